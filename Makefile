@@ -1,0 +1,59 @@
+# customer360 — every entry point a user needs. A fresh clone needs only python3 (3.11) and make.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+INSTALLED := $(VENV)/.installed
+MANIFEST := dbt/target/manifest.json
+DBT_SOURCES := $(shell find dbt -path dbt/target -prune -o \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print 2>/dev/null)
+export DAGSTER_HOME := $(CURDIR)/dagster_home
+export DBT_PROFILES_DIR := $(CURDIR)/dbt
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export DO_NOT_TRACK := 1
+
+SAMPLE_CUSTOMERS ?= 1500
+SAMPLE_SEED ?= 42
+
+.PHONY: install run dev test lint sample bench clean
+
+## install: create .venv and install the pinned dependencies of requirements.lock (idempotent)
+install: $(INSTALLED)
+
+$(INSTALLED): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+$(MANIFEST): $(INSTALLED) $(DBT_SOURCES)
+	cd dbt && ../$(BIN)/dbt parse --quiet --project-dir . --profiles-dir .
+	touch $@
+
+## run: materialize every asset on data/raw (or $$C360_RAW_DIR) and print what was built
+run: $(MANIFEST)
+	$(BIN)/dagster asset materialize -m dagster_project.definitions --select '*'
+	$(BIN)/python -m dagster_project.summary
+
+## dev: the Dagster UI on the same code location
+dev: $(MANIFEST)
+	$(BIN)/dagster dev -m dagster_project.definitions
+
+## test: the whole suite (real Dagster, dbt and DuckDB on generated data in temporary folders)
+test: $(MANIFEST)
+	$(BIN)/python -m pytest -q
+
+## lint: ruff for Python, SQLFluff for the dbt models
+lint: $(MANIFEST)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	cd dbt && ../$(BIN)/sqlfluff lint models
+
+## sample: regenerate the committed sample in data/raw (and its answers in data/truth)
+sample: $(INSTALLED)
+	rm -rf data/raw data/truth
+	$(BIN)/python -m dagster_project.synthetic --customers $(SAMPLE_CUSTOMERS) --seed $(SAMPLE_SEED) --out data
+
+clean:
+	rm -rf dbt/target dbt/logs data/*.duckdb data/*.duckdb.wal exports .pytest_cache

@@ -1,0 +1,568 @@
+"""Load raw extract files into ``raw.<family>`` (DESIGN §4).
+
+Every file is one unit of work in its own transaction:
+  * a file whose content hash is already in ``raw._load_log`` as loaded adds nothing (re-delivery);
+  * the file is read by DuckDB as text, in its source's dialect, and its columns mapped to canonical names;
+  * a file missing a required column, or that cannot be read at all, is rejected whole, with a message that
+    names the file and the column;
+  * every value is parsed to its canonical type; a row with a value that cannot be parsed (or a required
+    value missing), and a line the CSV reader cannot split, goes to ``raw._quarantine`` with file, row,
+    column and reason, and the good rows load;
+  * a file with a quarantined share above the threshold is rejected: its quarantine rows are kept for
+    diagnosis, none of its data rows load.
+Rejected files are logged as such and tried again on the next run; the caller fails the run.
+
+Row numbers count data records from 1 (the header is not a record): row 1 is line 2 of a CSV file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+
+from dagster_project.lib.contracts import LINEAGE_COLUMNS, Column, ColumnType, Family
+from dagster_project.lib.dialects import SourceDialect, dialect_for, load_dialects
+
+DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+TRUE_WORDS = ["true", "t", "1", "yes", "y", "sim", "s", "verdadeiro", "v"]
+FALSE_WORDS = ["false", "f", "0", "no", "n", "nao", "não", "falso"]
+LOAD_LOG = "raw._load_log"
+QUARANTINE = "raw._quarantine"
+
+Status = Literal["loaded", "rejected", "already_loaded"]
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file."""
+
+    relative_path: str
+    source_system: str
+    status: Status
+    file_hash: str = ""
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    message: str = ""
+
+
+@dataclass
+class FamilyLoad:
+    """What one ingest of a family did."""
+
+    family: str
+    files: list[FileOutcome] = field(default_factory=list)
+    table_rows: int = 0
+    quarantine_rows: int = 0
+
+    def with_status(self, status: Status) -> list[FileOutcome]:
+        return [outcome for outcome in self.files if outcome.status == status]
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(outcome.rows_loaded for outcome in self.files)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(outcome.rows_quarantined for outcome in self.files)
+
+
+class FileRejected(Exception):
+    """A file cannot be loaded at all; the message names the file (and the column, where one is at fault)."""
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+# --------------------------------------------------------------------------------------------- tables
+
+
+def ensure_raw_tables(connection: duckdb.DuckDBPyConnection, family: Family) -> None:
+    """Create raw.<family>, the load log and the quarantine if absent; add contract columns a table lacks."""
+    connection.execute("create schema if not exists raw")
+    table = f"raw.{quote_identifier(family.name)}"
+    columns = [(column.name, column.type.sql) for column in family.columns] + list(LINEAGE_COLUMNS)
+    definition = ", ".join(f"{quote_identifier(name)} {sql_type}" for name, sql_type in columns)
+    connection.execute(f"create table if not exists {table} ({definition})")
+    for name, sql_type in columns:
+        connection.execute(f"alter table {table} add column if not exists {quote_identifier(name)} {sql_type}")
+    connection.execute(
+        f"""
+        create table if not exists {LOAD_LOG} (
+            file_hash varchar, family varchar, source_system varchar, file_path varchar, status varchar,
+            rows_read bigint, rows_loaded bigint, rows_quarantined bigint, message varchar,
+            loaded_at timestamp
+        )
+        """
+    )
+    connection.execute(
+        f"""
+        create table if not exists {QUARANTINE} (
+            family varchar, source_system varchar, file_path varchar, file_hash varchar,
+            row_number bigint, column_name varchar, value varchar, reason varchar, raw_record varchar,
+            quarantined_at timestamp
+        )
+        """
+    )
+
+
+# --------------------------------------------------------------------------------------------- files
+
+
+def discover_files(raw_dir: Path, family: Family) -> tuple[list[tuple[str, Path]], list[FileOutcome]]:
+    """Data files of a family as (source_system, path), sorted; plus rejections for files out of place."""
+    family_dir = raw_dir / family.name
+    found: list[tuple[str, Path]] = []
+    misplaced: list[FileOutcome] = []
+    if not family_dir.is_dir():
+        return found, misplaced
+    for path in sorted(family_dir.rglob("*")):
+        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(raw_dir).parts):
+            continue
+        relative = path.relative_to(raw_dir)
+        depth = len(relative.parts)
+        if depth != 3:
+            misplaced.append(
+                FileOutcome(
+                    relative.as_posix(),
+                    relative.parts[1] if depth > 3 else "",
+                    "rejected",
+                    message=f"{path}: extract files belong in {family_dir}/<source_system>/<file>",
+                )
+            )
+        elif not path.name.lower().endswith(DATA_SUFFIXES):
+            misplaced.append(
+                FileOutcome(
+                    relative.as_posix(),
+                    relative.parts[1],
+                    "rejected",
+                    message=f"{path}: not an extract file (expected one of {', '.join(DATA_SUFFIXES)})",
+                )
+            )
+        else:
+            found.append((relative.parts[1], path))
+    return found, misplaced
+
+
+# --------------------------------------------------------------------------------------------- parsing
+
+
+class Parameters:
+    """Named query parameters, so that no value is ever spliced into SQL text."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+
+    def add(self, value: object) -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f"${name}"
+
+
+def _number_text(text: str, dialect: SourceDialect, parameters: Parameters, whole: bool = False) -> str:
+    """SQL turning a number written in the dialect into canonical text, or NULL if it is not one.
+    A whole number may be written with zero decimals (3,00)."""
+    decimal = _regex_escape(dialect.decimal_separator)
+    decimals = f"({decimal}0*)?" if whole else rf"({decimal}\d*)?"
+    if dialect.thousands_separator:
+        thousands = _regex_escape(dialect.thousands_separator)
+        integer_part = rf"(\d{{1,3}}({thousands}\d{{3}})+|\d+)"
+    else:
+        integer_part = r"\d+"
+    pattern = parameters.add(rf"[-+]?{integer_part}{decimals}")
+    canonical = text
+    if dialect.thousands_separator:
+        canonical = f"replace({canonical}, {parameters.add(dialect.thousands_separator)}, '')"
+    if dialect.decimal_separator != ".":
+        canonical = f"replace({canonical}, {parameters.add(dialect.decimal_separator)}, '.')"
+    return f"case when regexp_full_match({text}, {pattern}) then {canonical} end"
+
+
+def _regex_escape(character: str) -> str:
+    return "\\" + character if character in r".^$*+?{}[]\|()" else character
+
+
+def _parse_expression(column: Column, text: str, dialect: SourceDialect, parameters: Parameters) -> str:
+    """SQL parsing a trimmed text value into the column's canonical type (NULL when it cannot)."""
+    match column.type:
+        case ColumnType.TEXT:
+            return text
+        case ColumnType.INTEGER:
+            number = _number_text(text, dialect, parameters, whole=True)
+            return f"try_cast(try_cast({number} as decimal(38, 4)) as bigint)"
+        case ColumnType.DECIMAL:
+            return f"try_cast({_number_text(text, dialect, parameters)} as decimal(18, 4))"
+        case ColumnType.DATE:
+            if dialect.date_formats:
+                return f"try_strptime({text}, {parameters.add(list(dialect.date_formats))})::date"
+            return f"try_cast({text} as date)"
+        case ColumnType.TIMESTAMP:
+            formats = list(dialect.timestamp_formats) + list(dialect.date_formats)
+            if formats:
+                return f"try_strptime({text}, {parameters.add(formats)})"
+            return f"try_cast({text} as timestamp)"
+        case ColumnType.BOOLEAN:
+            return (
+                f"case when list_contains({parameters.add(TRUE_WORDS)}, lower({text})) then true "
+                f"when list_contains({parameters.add(FALSE_WORDS)}, lower({text})) then false end"
+            )
+    raise AssertionError(column.type)
+
+
+def _invalid_reason(column: Column, dialect: SourceDialect) -> str:
+    match column.type:
+        case ColumnType.INTEGER:
+            return f"not a whole number{_number_hint(dialect)}"
+        case ColumnType.DECIMAL:
+            return f"not a number{_number_hint(dialect)}"
+        case ColumnType.DATE:
+            return f"not a date (expected {' or '.join(dialect.date_formats) or 'YYYY-MM-DD'})"
+        case ColumnType.TIMESTAMP:
+            formats = list(dialect.timestamp_formats) + list(dialect.date_formats)
+            return f"not a timestamp (expected {' or '.join(formats) or 'YYYY-MM-DD[ HH:MM:SS]'})"
+        case ColumnType.BOOLEAN:
+            return "not a yes/no value (expected true/false, 1/0, sim/não)"
+    return "invalid value"
+
+
+def _number_hint(dialect: SourceDialect) -> str:
+    if dialect.is_canonical_numbers:
+        return " (expected digits with '.' as decimal point)"
+    return (
+        f" (expected decimal separator {dialect.decimal_separator!r}"
+        f"{f', thousands separator {dialect.thousands_separator!r}' if dialect.thousands_separator else ''})"
+    )
+
+
+def _parse_query(
+    family: Family, header_for: dict[str, str], dialect: SourceDialect, ordinal_sql: str
+) -> tuple[str, dict[str, object]]:
+    """The query creating temp table _parsed: typed columns, their trimmed texts and the errors per row."""
+    parameters = Parameters()
+    texts, parsed, errors, record = [], [], [], []
+    for column in family.columns:
+        name = quote_identifier(column.name)
+        text_name = quote_identifier("__text__" + column.name)
+        header = header_for.get(column.name)
+        texts.append(
+            f"nullif(trim({quote_identifier(header)}), '') as {text_name}"
+            if header is not None
+            else f"null::varchar as {text_name}"
+        )
+        parsed.append(f"{_parse_expression(column, text_name, dialect, parameters)} as {name}")
+        record.append(f"{name} := {text_name}")
+        column_literal = parameters.add(column.name) if column.required or column.type is not ColumnType.TEXT else ""
+        if column.required:
+            errors.append(
+                f"case when {text_name} is null then {{'column_name': {column_literal}, "
+                f"'reason': {parameters.add('required value is missing')}, 'value': null::varchar}} end"
+            )
+        if column.type is not ColumnType.TEXT:
+            errors.append(
+                f"case when {text_name} is not null and {name} is null then {{'column_name': {column_literal}, "
+                f"'reason': {parameters.add(_invalid_reason(column, dialect))}, 'value': {text_name}}} end"
+            )
+    error_list = f"list_filter([{', '.join(errors)}], error -> error is not null)" if errors else "[]"
+    query = f"""
+        create or replace temp table _parsed as
+        with texts as (
+            select {ordinal_sql} as __row_number, {", ".join(texts)} from _extract
+        ),
+        typed as (
+            select *, {", ".join(parsed)} from texts
+        )
+        select *, {error_list} as __errors, to_json(struct_pack({", ".join(record)}))::varchar as __record
+        from typed
+    """
+    return query, parameters.values
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """What every file load of one ingest shares."""
+
+    raw_dir: Path
+    family: Family
+    dialects: dict[str, SourceDialect]
+    max_quarantine_share: float
+    loaded_at: datetime
+
+
+def load_family(
+    connection: duckdb.DuckDBPyConnection,
+    raw_dir: Path,
+    family: Family,
+    max_quarantine_share: float,
+    loaded_at: datetime | None = None,
+) -> FamilyLoad:
+    """Load every new file of a family; see the module docstring for the rules."""
+    context = LoadContext(
+        raw_dir=raw_dir,
+        family=family,
+        dialects=load_dialects(raw_dir),
+        max_quarantine_share=max_quarantine_share,
+        loaded_at=loaded_at or datetime.now(UTC).replace(tzinfo=None),
+    )
+    ensure_raw_tables(connection, family)
+    files, misplaced = discover_files(raw_dir, family)
+    result = FamilyLoad(family.name, files=list(misplaced))
+    for outcome in misplaced:
+        _log(connection, context, outcome)
+    hashes_this_run: dict[str, str] = {}
+    for source_system, path in files:
+        relative = path.relative_to(raw_dir).as_posix()
+        digest = file_sha256(path)
+        earlier = hashes_this_run.get(digest) or _already_loaded_as(connection, family, digest)
+        if earlier is not None:
+            result.files.append(
+                FileOutcome(
+                    relative,
+                    source_system,
+                    "already_loaded",
+                    digest,
+                    message=f"{path}: already loaded"
+                    + ("" if earlier == relative else f" as {earlier} (same content)")
+                    + "; nothing added",
+                )
+            )
+            continue
+        hashes_this_run[digest] = relative
+        result.files.append(_load_file(connection, context, source_system, path, digest))
+    result.table_rows = _count(connection, f"raw.{quote_identifier(family.name)}")
+    result.quarantine_rows = connection.execute(
+        f"select count(*) from {QUARANTINE} where family = $family", {"family": family.name}
+    ).fetchone()[0]
+    return result
+
+
+def _already_loaded_as(connection: duckdb.DuckDBPyConnection, family: Family, digest: str) -> str | None:
+    row = connection.execute(
+        f"select file_path from {LOAD_LOG} where family = $family and file_hash = $hash and status = 'loaded'",
+        {"family": family.name, "hash": digest},
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def _count(connection: duckdb.DuckDBPyConnection, table: str) -> int:
+    return connection.execute(f"select count(*) from {table}").fetchone()[0]
+
+
+def _load_file(
+    connection: duckdb.DuckDBPyConnection, context: LoadContext, source_system: str, path: Path, digest: str
+) -> FileOutcome:
+    outcome = FileOutcome(path.relative_to(context.raw_dir).as_posix(), source_system, "loaded", digest)
+    dialect = dialect_for(context.dialects, source_system)
+    try:
+        # Read outside the transaction: rows of a temp table created inside one get provisional rowids.
+        ordinal_sql, structural_rejects = _read_extract(connection, path, dialect)
+        header_for = _map_headers(connection, context.family, dialect, path)
+    except FileRejected as rejection:
+        outcome.status, outcome.message = "rejected", str(rejection)
+        _log(connection, context, outcome)
+        return outcome
+    connection.begin()
+    try:
+        connection.execute(f"delete from {QUARANTINE} where file_hash = $hash", {"hash": digest})
+        query, parameters = _parse_query(context.family, header_for, dialect, ordinal_sql)
+        connection.execute(query, parameters)
+        common = {
+            "family": context.family.name,
+            "source_system": source_system,
+            "file": outcome.relative_path,
+            "hash": digest,
+            "at": context.loaded_at,
+        }
+        parsed_rows, bad_rows = connection.execute(
+            "select count(*), count(*) filter (where len(__errors) > 0) from _parsed"
+        ).fetchone()
+        outcome.rows_read = parsed_rows + structural_rejects
+        outcome.rows_quarantined = bad_rows + structural_rejects
+        _quarantine(connection, common)
+        share = outcome.rows_quarantined / outcome.rows_read if outcome.rows_read else 0.0
+        if share > context.max_quarantine_share:
+            outcome.status = "rejected"
+            outcome.message = (
+                f"{path}: {outcome.rows_quarantined} of {outcome.rows_read} rows ({share:.1%}) could not be "
+                f"parsed, above the {context.max_quarantine_share:.1%} threshold; no row loaded, "
+                f"see raw._quarantine where file_path = '{outcome.relative_path}'"
+            )
+        else:
+            outcome.rows_loaded = parsed_rows - bad_rows
+            _insert_rows(connection, context.family, common)
+            if outcome.rows_quarantined:
+                outcome.message = (
+                    f"{path}: {outcome.rows_quarantined} of {outcome.rows_read} rows quarantined "
+                    f"({_quarantine_summary(connection)})"
+                )
+        _log(connection, context, outcome)
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        connection.execute("drop table if exists _extract")
+        connection.execute("drop table if exists _parsed")
+    return outcome
+
+
+def _read_extract(
+    connection: duckdb.DuckDBPyConnection, path: Path, dialect: SourceDialect
+) -> tuple[str, int]:
+    """Read the file as text into temp table _extract; return the SQL of each row's number, and how many
+    lines the CSV reader could not split (already in temp table _extract_rejects)."""
+    connection.execute("drop table if exists _extract_rejects")
+    connection.execute("drop table if exists _extract_scans")
+    try:
+        if path.name.lower().endswith(".parquet"):
+            connection.execute(
+                "create or replace temp table _extract as "
+                "select columns(column_name -> column_name != 'file_row_number')::varchar, file_row_number "
+                "from read_parquet($path, file_row_number = true)",
+                {"path": str(path)},
+            )
+            connection.execute(
+                "create temp table _extract_rejects as select null::bigint as line, null::varchar as column_name, "
+                "null::varchar as error_type, null::varchar as error_message, null::varchar as csv_line where false"
+            )
+            return "file_row_number + 1", 0
+        connection.execute(
+            """
+            create or replace temp table _extract as
+            select * from read_csv(
+                $path, header = true, all_varchar = true, delim = $delimiter, quote = $quote,
+                encoding = $encoding, store_rejects = true,
+                rejects_table = '_extract_rejects', rejects_scan = '_extract_scans'
+            )
+            """,
+            {"path": str(path), "delimiter": dialect.delimiter, "quote": dialect.quote, "encoding": dialect.encoding},
+        )
+    except duckdb.Error as error:
+        raise FileRejected(f"{path}: cannot be read as {dialect.encoding} CSV/Parquet: {_first_line(error)}") from None
+    rejected_lines = connection.execute("select count(distinct line) from _extract_rejects").fetchone()[0]
+    if not rejected_lines:
+        return "rowid + 1", 0
+    # Rows the reader could not split are not in _extract, so rowid no longer counts records: the k-th kept
+    # row is record k + (number of rejected records R_j, ranked j, with R_j - j < k).
+    return (
+        "rowid + 1 + (select count(*) from (select line - 1 - row_number() over (order by line) as kept_before "
+        "from (select distinct line from _extract_rejects)) as rejected where rejected.kept_before < rowid + 1)",
+        rejected_lines,
+    )
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0]
+
+
+def _map_headers(
+    connection: duckdb.DuckDBPyConnection, family: Family, dialect: SourceDialect, path: Path
+) -> dict[str, str]:
+    """Canonical column -> the file's header for it. Rejects a file missing a required column."""
+    headers = [
+        row[0]
+        for row in connection.execute("select column_name from (describe _extract)").fetchall()
+        if row[0] != "file_row_number"
+    ]
+    header_for: dict[str, str] = {}
+    for header in headers:
+        canonical = dialect.canonical_name(family.name, header)
+        if canonical not in family.column_names:
+            continue
+        if canonical in header_for:
+            raise FileRejected(
+                f"{path}: columns {header_for[canonical]!r} and {header!r} both map to {canonical!r}"
+            )
+        header_for[canonical] = header
+    missing = [name for name in family.required_columns if name not in header_for]
+    if missing:
+        raise FileRejected(
+            f"{path}: missing required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(name) for name in missing)} for {family.name} "
+            f"(columns found: {', '.join(headers) or 'none'})"
+        )
+    return header_for
+
+
+def _insert_rows(connection: duckdb.DuckDBPyConnection, family: Family, common: dict[str, object]) -> None:
+    columns = ", ".join(quote_identifier(name) for name in family.column_names)
+    lineage = ", ".join(quote_identifier(name) for name, _ in LINEAGE_COLUMNS)
+    connection.execute(
+        f"""
+        insert into raw.{quote_identifier(family.name)} ({columns}, {lineage})
+        select {columns}, $source_system, $file, $hash, __row_number, $at
+        from _parsed where len(__errors) = 0
+        """,
+        {key: common[key] for key in ("source_system", "file", "hash", "at")},
+    )
+
+
+def _quarantine(connection: duckdb.DuckDBPyConnection, common: dict[str, object]) -> None:
+    connection.execute(
+        f"""
+        insert into {QUARANTINE}
+        select $family, $source_system, $file, $hash, __row_number, error.column_name, error.value, error.reason,
+               __record, $at
+        from (select __row_number, __record, unnest(__errors) as error from _parsed where len(__errors) > 0)
+        union all
+        select $family, $source_system, $file, $hash, line - 1, column_name, null,
+               error_type || ': ' || error_message, csv_line, $at
+        from _extract_rejects
+        """,
+        common,
+    )
+
+
+def _quarantine_summary(connection: duckdb.DuckDBPyConnection) -> str:
+    """A short account of the quarantined rows of the current file: where and why, no values."""
+    rows = connection.execute(
+        """
+        select error.column_name, error.reason, count(*), min(__row_number)
+        from (select __row_number, unnest(__errors) as error from _parsed where len(__errors) > 0)
+        group by all order by min(__row_number)
+        """
+    ).fetchall()
+    parts = [f"column {column!r} {reason}: {count} row(s), first row {first}" for column, reason, count, first in rows]
+    rejected = connection.execute(
+        "select count(distinct line), min(line) - 1 from _extract_rejects"
+    ).fetchone()
+    if rejected[0]:
+        parts.append(f"unreadable CSV line: {rejected[0]} row(s), first row {rejected[1]}")
+    return "; ".join(parts)
+
+
+def _log(connection: duckdb.DuckDBPyConnection, context: LoadContext, outcome: FileOutcome) -> None:
+    connection.execute(
+        f"insert into {LOAD_LOG} values ($hash, $family, $source_system, $file, $status, $read, $loaded, "
+        "$quarantined, $message, $at)",
+        {
+            "hash": outcome.file_hash,
+            "family": context.family.name,
+            "source_system": outcome.source_system,
+            "file": outcome.relative_path,
+            "status": outcome.status,
+            "read": outcome.rows_read,
+            "loaded": outcome.rows_loaded,
+            "quarantined": outcome.rows_quarantined,
+            "message": outcome.message,
+            "at": context.loaded_at,
+        },
+    )
+
+
+def describe_outcomes(outcomes: Iterable[FileOutcome]) -> list[str]:
+    return [outcome.message for outcome in outcomes if outcome.message]

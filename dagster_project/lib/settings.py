@@ -1,0 +1,133 @@
+"""Every knob of customer360 in one place (DESIGN §9).
+
+Each setting is read from the environment variable ``C360_<NAME>`` when `Settings.load` is called,
+never at import time; an explicit override (Dagster resource config, a test) wins over the environment.
+Relative paths are resolved against the current working directory at load time, so that dbt, which runs
+in ``dbt/``, receives the same absolute locations.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "C360_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+def _path(text: str) -> Path:
+    return Path(text).expanduser().resolve()
+
+
+def _optional_date(text: str) -> date | None:
+    return date.fromisoformat(text) if text.strip() else None
+
+
+def _time_unit(text: str) -> str:
+    unit = text.strip().lower()
+    if unit not in {"day", "week"}:
+        raise ValueError("must be 'day' or 'week'")
+    return unit
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError("must be a share between 0 and 1")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be a positive whole number")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One setting: its default (as the text an environment variable would hold), parser and meaning."""
+
+    default: str
+    parse: Callable[[str], Any]
+    doc: str
+
+
+KNOBS: dict[str, Knob] = {
+    "raw_dir": Knob("data/raw", _path, "Folder of the raw extracts: <family>/<source_system>/<file>."),
+    "warehouse": Knob("data/warehouse.duckdb", _path, "The DuckDB warehouse file the pipeline writes."),
+    "export_dir": Knob("exports", _path, "Where segment exports are written: <export_dir>/<as_of>/."),
+    "serving": Knob("data/serving.duckdb", _path, "The published file BI tools read."),
+    "as_of": Knob("", _optional_date, "Observation end (YYYY-MM-DD); empty = latest event date loaded."),
+    "clv_time_unit": Knob("week", _time_unit, "Time unit of the CLV models: day or week."),
+    "clv_holdout": Knob("26", _positive_int, "Backtest holdout length, in CLV time units."),
+    "clv_horizon": Knob("52", _positive_int, "CLV prediction horizon, in CLV time units."),
+    "discount_rate": Knob("0.10", _non_negative_float, "Annual discount rate for CLV."),
+    "default_margin": Knob("0.30", _share, "Margin used where product or purchase cost is unknown."),
+    "max_order_amount": Knob("1000000", _non_negative_float, "Largest plausible order amount (gates)."),
+    "max_quarantine_share": Knob(
+        "0.05", _share, "Largest share of a file's rows that may be quarantined before the file is rejected."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    raw_dir: Path
+    warehouse: Path
+    export_dir: Path
+    serving: Path
+    as_of: date | None
+    clv_time_unit: str
+    clv_holdout: int
+    clv_horizon: int
+    discount_rate: float
+    default_margin: float
+    max_order_amount: float
+    max_quarantine_share: float
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Read every knob: override, else ``C360_<NAME>``, else the default."""
+        overrides = dict(overrides or {})
+        environ = os.environ if environ is None else environ
+        unknown = set(overrides) - set(KNOBS)
+        if unknown:
+            raise SettingsError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(KNOBS)}")
+        values: dict[str, Any] = {}
+        for name, knob in KNOBS.items():
+            variable = env_name(name)
+            text = overrides.get(name, environ.get(variable, knob.default))
+            try:
+                values[name] = knob.parse(str(text))
+            except ValueError as error:
+                raise SettingsError(f"{variable}={text!r} is not valid: {error}") from error
+        return cls(**values)
+
+    def as_environment(self) -> dict[str, str]:
+        """The settings as ``C360_*`` variables, for processes such as dbt that read the environment."""
+        environment = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            environment[env_name(field.name)] = "" if value is None else str(value)
+        return environment
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
