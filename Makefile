@@ -12,7 +12,7 @@ export DBT_PROFILES_DIR := $(CURDIR)/dbt
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 
-SAMPLE_CUSTOMERS ?= 1500
+SAMPLE_CUSTOMERS ?= 2000
 SAMPLE_SEED ?= 42
 
 .PHONY: install run dev test lint sample bench clean

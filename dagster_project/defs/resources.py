@@ -1,0 +1,58 @@
+"""Resources shared by every stage: the settings (DESIGN §9) and the dbt CLI."""
+
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, DbtProject
+
+from dagster_project.lib.settings import Settings
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
+# Every step that writes the warehouse runs in this pool; DuckDB allows one writer at a time.
+WAREHOUSE_POOL = "warehouse"
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+class SettingsResource(dg.ConfigurableResource):
+    """customer360 settings: each knob from ``overrides`` if given, else ``C360_<NAME>``, else its default.
+    Read when a step runs, never when the code location loads."""
+
+    overrides: dict[str, str] = {}
+
+    def get(self) -> Settings:
+        return Settings.load(self.overrides)
+
+
+@contextmanager
+def environment(variables: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of the block (for subprocesses such as dbt)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def dbt_executable() -> str:
+    """The dbt installed beside this Python (the project's .venv), even when that is not on PATH."""
+    beside_python = Path(sys.executable).parent / "dbt"
+    return str(beside_python) if beside_python.exists() else shutil.which("dbt") or "dbt"
+
+
+def resources() -> dict[str, object]:
+    return {
+        "settings": SettingsResource(),
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+    }

@@ -1,0 +1,29 @@
+"""Command line of the generator: writes DIR/raw (extracts) and DIR/truth (the answers)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from dagster_project.synthetic.generator import generate
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m dagster_project.synthetic", description=__doc__)
+    parser.add_argument("--customers", type=int, required=True, help="number of people")
+    parser.add_argument("--seed", type=int, default=42, help="random seed: same seed, same files")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (raw/ and truth/ are written)")
+    parser.add_argument("--end-date", default="2025-12-31", help="last day of the observation window")
+    parser.add_argument("--years", type=int, default=4, help="length of the observation window")
+    arguments = parser.parse_args(argv)
+    started = time.perf_counter()
+    summary = generate(arguments.customers, arguments.seed, arguments.out, arguments.end_date, arguments.years)
+    seconds = time.perf_counter() - started
+    for relative, rows in summary["files"].items():
+        print(f"{rows:>12,}  {arguments.out / 'raw' / relative}")
+    print(f"generated {arguments.customers:,} people (seed {arguments.seed}) in {seconds:.1f}s -> {arguments.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,299 @@
+"""Generate a whole dataset: ``<out>/raw`` in the raw extract contract and ``<out>/truth`` with the answers.
+
+Source systems (each knows the same people under its own ids):
+  ecommerce  web shop: customers, orders (gzipped CSV), consents; canonical dialect
+  loja       store POS + loyalty card: customers and sales in a legacy dialect (see writer.LEGACY_DIALECT)
+  sac        service desk: customers and contacts on every channel, vocabulary in Portuguese
+  crm        marketing platform: contacts, campaigns, campaign contacts, consents
+  erp        product catalogue (Parquet)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from dagster_project.synthetic.behaviour import (
+    PurchaseModel,
+    decorate_orders,
+    products_catalogue,
+    simulate_campaigns,
+    simulate_consents,
+    simulate_contacts,
+    simulate_purchases,
+    simulate_service,
+    to_timestamps,
+)
+from dagster_project.synthetic.people import make_people, source_records
+from dagster_project.synthetic.writer import LEGACY_DIALECT, write_csv, write_legacy_csv, write_parquet
+
+CUSTOMER_COLUMNS = [
+    "source_customer_id", "full_name", "document_id", "email", "phone", "birth_date", "city", "state",
+    "postal_code", "loyalty_id", "created_at", "updated_at",
+]  # fmt: skip
+LEGACY_CUSTOMER_NAMES = {
+    "source_customer_id": "cod_cliente", "full_name": "nome", "document_id": "cpf", "email": "email",
+    "phone": "telefone", "birth_date": "data_nascimento", "city": "cidade", "state": "uf", "postal_code": "cep",
+    "loyalty_id": "cartao_fidelidade", "created_at": "data_cadastro", "updated_at": "data_atualizacao",
+}  # fmt: skip
+LEGACY_SALE_NAMES = {
+    "order_id": "num_cupom", "source_customer_id": "cod_cliente", "purchased_at": "data_venda",
+    "amount": "valor_total", "product_id": "cod_produto", "product_type": "categoria", "quantity": "qtde",
+    "cost": "custo", "store_type": "tipo_loja", "store_id": "cod_loja",
+}  # fmt: skip
+LEGACY_STORE_TYPES = {"own_store": "Loja Própria", "partner_store": "Loja Parceira"}
+
+
+@dataclass(frozen=True)
+class Window:
+    start: np.datetime64
+    days: float
+
+    def timestamps(self, days: np.ndarray | pd.Series) -> np.ndarray:
+        return to_timestamps(self.start, np.asarray(days, dtype=float))
+
+
+class RecordBook:
+    """One source system's customer records and which person each is."""
+
+    def __init__(
+        self, rng: np.random.Generator, people: pd.DataFrame, members: np.ndarray, duplicate_share: float
+    ) -> None:
+        duplicated = members[rng.random(len(members)) < duplicate_share]
+        self.person = np.concatenate([members, duplicated])
+        self.first_record = np.full(len(people), -1)
+        self.first_record[members] = np.arange(len(members))
+        self.second_record = np.full(len(people), -1)
+        self.second_record[duplicated] = np.arange(len(members), len(self.person))
+
+    def record_of(self, rng: np.random.Generator, person: np.ndarray) -> np.ndarray:
+        """The record an event of each person is filed under (a duplicated person uses either)."""
+        record = self.first_record[person]
+        second = self.second_record[person]
+        use_second = (second >= 0) & (rng.random(len(person)) < 0.3)
+        return np.where(use_second, second, record)
+
+
+def _created_days(rng: np.random.Generator, book: RecordBook, event_record: np.ndarray, event_day: np.ndarray,
+                  window: Window) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """A record is created up to 30 days before its first event (or any time, without events)."""
+    first_event = pd.Series(event_day).groupby(event_record).min()
+    created = rng.uniform(0, window.days, len(book.person))
+    created[first_event.index.to_numpy()] = np.maximum(first_event.to_numpy() - rng.uniform(0, 30, len(first_event)), 0)
+    updated = created + rng.random(len(created)) * (window.days - created)
+    return created, updated
+
+
+def _customers_frame(
+    rng: np.random.Generator, people: pd.DataFrame, book: RecordBook, ids: np.ndarray,
+    created: np.ndarray, updated: np.ndarray, window: Window, noise: dict[str, float], **options: object,
+) -> pd.DataFrame:  # fmt: skip
+    records = source_records(rng, people, book.person, noise, upper_case_names=bool(options.get("upper_case")))
+    records.insert(0, "source_customer_id", ids)
+    loyalty_share = float(options.get("loyalty_share", 0.0))
+    loyalty = np.char.add("FID", np.char.zfill(rng.integers(0, 10**8, len(ids)).astype(str), 8))
+    records["loyalty_id"] = np.where(rng.random(len(ids)) < loyalty_share, loyalty, None)
+    records["created_at"] = window.timestamps(created)
+    records["updated_at"] = window.timestamps(updated)
+    return records
+
+
+def generate(customers: int, seed: int, out: Path, end_date: str = "2025-12-31", years: int = 4) -> dict:
+    """Write the dataset; return the summary that is also written to truth/parameters.json."""
+    rng = np.random.default_rng(seed)
+    end = np.datetime64(end_date)
+    window = Window(start=end - np.timedelta64(365 * years, "D"), days=365.0 * years)
+    raw, truth = out / "raw", out / "truth"
+    model = PurchaseModel()
+
+    people = make_people(rng, customers, end)
+    orders, latent = simulate_purchases(rng, customers, window.days, model)
+    products = products_catalogue(rng)
+    orders = decorate_orders(rng, orders, customers, products, window.days)
+    service = simulate_service(rng, latent, window.days)
+    campaigns = simulate_campaigns(rng, window.days)
+
+    online = orders["store_type"].to_numpy() == "ecommerce"
+    ecommerce_members = np.union1d(
+        np.unique(orders["person"].to_numpy()[online]), np.flatnonzero(rng.random(customers) < 0.2)
+    )
+    books = {
+        "ecommerce": RecordBook(rng, people, ecommerce_members, 0.03),
+        "loja": RecordBook(rng, people, np.unique(orders["person"].to_numpy()[~online]), 0.0),
+        "sac": RecordBook(rng, people, np.unique(service["person"].to_numpy()), 0.02),
+        "crm": RecordBook(rng, people, np.flatnonzero(rng.random(customers) < 0.7), 0.0),
+    }
+    ids = {
+        "ecommerce": (100_000 + rng.permutation(len(books["ecommerce"].person))).astype(str),
+        "loja": np.char.add("L", np.char.zfill(rng.permutation(len(books["loja"].person)).astype(str), 7)),
+        "sac": np.char.add("SAC-", np.char.zfill(rng.permutation(len(books["sac"].person)).astype(str), 8)),
+        "crm": np.array([f"{value:012x}" for value in rng.choice(2**48, len(books["crm"].person), replace=False)]),
+    }
+
+    order_record = np.where(
+        online,
+        books["ecommerce"].record_of(rng, orders["person"].to_numpy()),
+        books["loja"].record_of(rng, orders["person"].to_numpy()),
+    )
+    service_record = books["sac"].record_of(rng, service["person"].to_numpy())
+    audience = books["crm"].person
+    contacts = simulate_contacts(rng, campaigns, audience, latent, orders)
+    contact_record = books["crm"].record_of(rng, contacts["person"].to_numpy())
+
+    events = {
+        "ecommerce": (order_record[online], orders["day"].to_numpy()[online]),
+        "loja": (order_record[~online], orders["day"].to_numpy()[~online]),
+        "sac": (service_record, service["day"].to_numpy()),
+        "crm": (contact_record, contacts["day"].to_numpy()),
+    }
+    noise = {
+        "ecommerce": {"cpf_missing": 0.1, "email_missing": 0.0, "phone_missing": 0.15, "email_placeholder": 0.005},
+        "loja": {"cpf_missing": 0.05, "email_missing": 0.5, "email_upper": 0.3, "cpf_formatted": 0.2},
+        "sac": {"cpf_missing": 0.3, "email_missing": 0.3, "email_placeholder": 0.05, "birth_date_missing": 0.8},
+        "crm": {"cpf_missing": 0.7, "email_missing": 0.05, "phone_missing": 0.3},
+    }
+    options = {"loja": {"upper_case": True, "loyalty_share": 0.6}}
+    customer_frames, created_days = {}, {}
+    for system, book in books.items():
+        created, updated = _created_days(rng, book, *events[system], window)
+        created_days[system] = created
+        customer_frames[system] = _customers_frame(
+            rng, people, book, ids[system], created, updated, window, noise[system], **options.get(system, {})
+        )
+
+    def purchases_of(mask: np.ndarray, system: str) -> pd.DataFrame:
+        chosen = orders[mask]
+        return pd.DataFrame(
+            {
+                "order_id": chosen["order_id"].to_numpy(),
+                "source_customer_id": ids[system][order_record[mask]],
+                "purchased_at": window.timestamps(chosen["day"]),
+                "amount": chosen["amount"].to_numpy(),
+                "product_id": chosen["product_id"].to_numpy(),
+                "product_type": chosen["product_type"].to_numpy(),
+                "quantity": chosen["quantity"].to_numpy(),
+                "cost": chosen["cost"].to_numpy(),
+                "store_type": chosen["store_type"].to_numpy(),
+                "store_id": chosen["store_id"].to_numpy(),
+            }
+        )
+
+    files: dict[str, int] = {}
+
+    def written(relative: str, frame: pd.DataFrame) -> Path:
+        files[relative] = len(frame)
+        return raw / relative
+
+    # customers
+    write_csv(customer_frames["ecommerce"][CUSTOMER_COLUMNS], written("customers/ecommerce/customers.csv", customer_frames["ecommerce"]))
+    write_legacy_csv(
+        customer_frames["loja"][CUSTOMER_COLUMNS], written("customers/loja/clientes.csv", customer_frames["loja"]),
+        LEGACY_CUSTOMER_NAMES, dates=("birth_date",), timestamps=("created_at", "updated_at"),
+    )  # fmt: skip
+    write_csv(customer_frames["sac"][CUSTOMER_COLUMNS], written("customers/sac/clientes_sac.csv", customer_frames["sac"]))
+    write_csv(customer_frames["crm"][CUSTOMER_COLUMNS], written("customers/crm/contacts.csv", customer_frames["crm"]))
+
+    # purchases
+    online_orders = purchases_of(online, "ecommerce")
+    write_csv(online_orders, written("purchases/ecommerce/orders.csv.gz", online_orders))
+    store_sales = purchases_of(~online, "loja")
+    store_sales["store_type"] = store_sales["store_type"].map(LEGACY_STORE_TYPES)
+    write_legacy_csv(
+        store_sales, written("purchases/loja/vendas.csv", store_sales), LEGACY_SALE_NAMES,
+        timestamps=("purchased_at",), decimals=("amount", "cost"),
+    )  # fmt: skip
+
+    # service
+    interactions = pd.DataFrame(
+        {
+            "interaction_id": service["interaction_id"],
+            "source_customer_id": ids["sac"][service_record],
+            "occurred_at": window.timestamps(service["day"]),
+            "channel": service["channel"],
+            "interaction_type": service["interaction_type"],
+            "reason": service["reason"],
+            "handled_by": service["handled_by"],
+            "duration_seconds": service["duration_seconds"],
+            "is_resolved": service["is_resolved"],
+            "resolved_at": pd.Series(window.timestamps(service["resolved_day"].fillna(0))).where(
+                service["resolved_day"].notna()
+            ),
+        }
+    )
+    write_csv(interactions, written("service_interactions/sac/atendimentos.csv", interactions))
+
+    # campaigns, contacts, consents
+    campaign_file = campaigns.assign(
+        start_date=pd.Series(window.timestamps(campaigns["start_day"])).dt.date,
+        end_date=pd.Series(window.timestamps(campaigns["end_day"])).dt.date,
+    ).drop(columns=["start_day", "end_day"])
+    write_csv(campaign_file, written("campaigns/crm/campaigns.csv", campaign_file))
+    contact_file = pd.DataFrame(
+        {
+            "campaign_id": contacts["campaign_id"],
+            "source_customer_id": ids["crm"][contact_record],
+            "contacted_at": window.timestamps(contacts["day"]),
+            "is_control": contacts["is_control"],
+            "responded_at": pd.Series(window.timestamps(contacts["responded_day"].fillna(0))).where(
+                contacts["responded_day"].notna()
+            ),
+            "response": contacts["response"],
+            "order_id": contacts["order_id"],
+        }
+    )
+    write_csv(contact_file, written("campaign_contacts/crm/campaign_contacts.csv", contact_file))
+    for system, channels in {"crm": ("email", "sms", "whatsapp", "phone", "direct_mail"), "ecommerce": ("email", "push", "sms")}.items():
+        frame = customer_frames[system].assign(created_day=created_days[system])
+        statements = simulate_consents(rng, frame, channels, window.days)
+        consent_file = pd.DataFrame(
+            {
+                "source_customer_id": ids[system][statements["record"]],
+                "channel": statements["channel"],
+                "status": statements["status"],
+                "recorded_at": window.timestamps(statements["day"]),
+                "legal_basis": statements["legal_basis"],
+            }
+        )
+        write_csv(consent_file, written(f"consents/{system}/consents.csv", consent_file))
+    write_parquet(products, written("products/erp/products.parquet", products))
+
+    (raw / "sources.yml").write_text(
+        "# Source systems whose files differ from the canonical dialect (DESIGN §4).\n"
+        + yaml.safe_dump(
+            {"sources": {"loja": {**LEGACY_DIALECT, "columns": {
+                "customers": {source: canonical for canonical, source in LEGACY_CUSTOMER_NAMES.items()},
+                "purchases": {source: canonical for canonical, source in LEGACY_SALE_NAMES.items()},
+            }}}},
+            allow_unicode=True, sort_keys=False,
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+
+    truth.mkdir(parents=True, exist_ok=True)
+    identity = pd.concat(
+        [
+            pd.DataFrame(
+                {"source_system": system, "source_customer_id": ids[system], "person_id": people["person_id"].to_numpy()[book.person]}
+            )
+            for system, book in books.items()
+        ],
+        ignore_index=True,
+    )
+    identity.to_csv(truth / "identity.csv", index=False)
+    pd.concat([people[["person_id"]], latent], axis=1).to_csv(truth / "persons.csv", index=False)
+    summary = {
+        "seed": seed,
+        "customers": customers,
+        "window_start": str(window.start),
+        "window_end": end_date,
+        "purchase_model": model.as_dict(),
+        "purchase_model_time_unit": "week",
+        "files": files,
+    }
+    (truth / "parameters.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary

@@ -1,0 +1,220 @@
+"""Synthetic Brazilian people and how each source system writes them down (vectorised with NumPy).
+
+A person is the truth; a source record is one system's noisy view of a person: its own id, the name
+with typos or in capitals, a formatted or bare CPF (sometimes with a wrong digit), a phone written one of
+the ways Brazilian systems write phones, a missing or placeholder e-mail.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from faker.providers.person.pt_BR import Provider as PersonNames
+
+# (city, state, area code, weight ~ metropolitan population in millions)
+CITIES: tuple[tuple[str, str, int, float], ...] = (
+    ("São Paulo", "SP", 11, 21.0),
+    ("Rio de Janeiro", "RJ", 21, 12.0),
+    ("Belo Horizonte", "MG", 31, 5.5),
+    ("Brasília", "DF", 61, 4.5),
+    ("Porto Alegre", "RS", 51, 4.0),
+    ("Recife", "PE", 81, 4.0),
+    ("Fortaleza", "CE", 85, 4.0),
+    ("Salvador", "BA", 71, 3.9),
+    ("Curitiba", "PR", 41, 3.6),
+    ("Campinas", "SP", 19, 3.2),
+    ("Goiânia", "GO", 62, 2.6),
+    ("Manaus", "AM", 92, 2.6),
+    ("Belém", "PA", 91, 2.5),
+    ("Vitória", "ES", 27, 2.0),
+    ("São Luís", "MA", 98, 1.6),
+    ("Natal", "RN", 84, 1.5),
+    ("Maceió", "AL", 82, 1.3),
+    ("João Pessoa", "PB", 83, 1.3),
+    ("Florianópolis", "SC", 48, 1.2),
+    ("Teresina", "PI", 86, 1.2),
+    ("Cuiabá", "MT", 65, 1.0),
+    ("Campo Grande", "MS", 67, 0.9),
+    ("Aracaju", "SE", 79, 0.9),
+    ("Ribeirão Preto", "SP", 16, 1.2),
+    ("Uberlândia", "MG", 34, 0.7),
+    ("Londrina", "PR", 43, 0.6),
+    ("Joinville", "SC", 47, 0.6),
+    ("São José dos Campos", "SP", 12, 0.7),
+)
+EMAIL_DOMAINS = ("gmail.com", "hotmail.com", "outlook.com", "yahoo.com.br", "uol.com.br", "bol.com.br")
+PLACEHOLDER_EMAILS = ("naotem@naotem.com", "teste@teste.com", "sem@email.com", "nao@informado.com")
+
+
+def cpf_check_digits(first_nine: np.ndarray) -> np.ndarray:
+    """Append the two CPF check digits to rows of nine digits (array of shape (n, 9)) -> (n, 11)."""
+    first_weights = np.arange(10, 1, -1)
+    first = (first_nine @ first_weights * 10 % 11) % 10
+    with_first = np.column_stack([first_nine, first])
+    second = (with_first @ np.arange(11, 1, -1) * 10 % 11) % 10
+    return np.column_stack([with_first, second])
+
+
+def digits_to_text(digits: np.ndarray) -> np.ndarray:
+    """Rows of digits -> zero-padded strings ([[0, 1, 2]] -> ['012'])."""
+    width = digits.shape[1]
+    numbers = digits.astype(np.int64) @ (10 ** np.arange(width - 1, -1, -1, dtype=np.int64))
+    return np.char.zfill(numbers.astype(str), width)
+
+
+def strip_accents(values: pd.Series) -> pd.Series:
+    return values.str.normalize("NFKD").str.encode("ascii", "ignore").str.decode("ascii")
+
+
+def make_people(rng: np.random.Generator, count: int, end: np.datetime64) -> pd.DataFrame:
+    """One row per person: names, CPF, birth date, city, phone and e-mail as the person really has them."""
+    female = rng.random(count) < 0.52
+    female_names = np.array(list(PersonNames.first_names_female))
+    male_names = np.array(list(PersonNames.first_names_male))
+    surnames = np.array(list(PersonNames.last_names))
+    first = np.where(
+        female,
+        female_names[rng.integers(0, len(female_names), count)],
+        male_names[rng.integers(0, len(male_names), count)],
+    )
+    middle = surnames[rng.integers(0, len(surnames), count)]
+    last = surnames[rng.integers(0, len(surnames), count)]
+
+    nine = rng.integers(0, 10, (count, 9))
+    nine[:, 0] = rng.integers(1, 10, count)  # never a run of one repeated digit
+    cpf = digits_to_text(cpf_check_digits(nine))
+
+    weights = np.array([city[3] for city in CITIES])
+    city_index = rng.choice(len(CITIES), count, p=weights / weights.sum())
+    area_code = np.array([city[2] for city in CITIES])[city_index]
+    subscriber = rng.integers(0, 100_000_000, count)
+    phone = np.char.add(
+        np.char.add("+55", area_code.astype(str)), np.char.add("9", np.char.zfill(subscriber.astype(str), 8))
+    )
+
+    # Households: about one person in twenty shares the family phone (and surname) of another person.
+    sharing = np.flatnonzero(rng.random(count) < 0.05)
+    relatives = rng.integers(0, count, len(sharing))
+    phone[sharing] = phone[relatives]
+    last[sharing] = last[relatives]
+    city_index[sharing] = city_index[relatives]
+
+    age_days = rng.integers(18 * 365, 80 * 365, count)
+    people = pd.DataFrame(
+        {
+            "person_id": np.char.add("P", np.char.zfill(np.arange(1, count + 1).astype(str), 8)),
+            "first_name": first,
+            "middle_name": middle,
+            "last_name": last,
+            "cpf": cpf,
+            "birth_date": (end - age_days.astype("timedelta64[D]")).astype("datetime64[D]"),
+            "city": np.array([city[0] for city in CITIES])[city_index],
+            "state": np.array([city[1] for city in CITIES])[city_index],
+            "phone": phone,
+            "postal_code": np.char.zfill(rng.integers(1_000_000, 99_999_999, count).astype(str), 8),
+        }
+    )
+    local_part = (
+        strip_accents(people["first_name"].str.lower().str.replace(" ", ""))
+        + np.where(rng.random(count) < 0.5, ".", "_")
+        + strip_accents(people["last_name"].str.lower().str.replace(" ", ""))
+        + pd.Series(rng.integers(1, 999, count).astype(str)).where(rng.random(count) < 0.6, "")
+    )
+    people["email"] = local_part + "@" + np.array(EMAIL_DOMAINS)[rng.integers(0, len(EMAIL_DOMAINS), count)]
+    return people
+
+
+# ------------------------------------------------------------------------------------ source records
+
+
+def _typo(rng: np.random.Generator, values: pd.Series, share: float) -> pd.Series:
+    """Drop or double one inner character in a share of the values."""
+    values = values.copy()
+    chosen = np.flatnonzero((rng.random(len(values)) < share) & (values.str.len().to_numpy() > 4))
+    for index in chosen:
+        text = values.iat[index]
+        position = int(rng.integers(1, len(text) - 1))
+        values.iat[index] = (
+            text[:position] + text[position + 1 :] if rng.random() < 0.5 else text[: position + 1] + text[position:]
+        )
+    return values
+
+
+def _missing(rng: np.random.Generator, values: pd.Series, share: float) -> pd.Series:
+    return values.where(rng.random(len(values)) >= share, None)
+
+
+def write_cpf(rng: np.random.Generator, cpf: pd.Series, formatted_share: float, wrong_share: float) -> pd.Series:
+    """CPFs as a system writes them: bare or 000.000.000-00, a share with one wrong digit."""
+    cpf = cpf.copy()
+    wrong = np.flatnonzero(rng.random(len(cpf)) < wrong_share)
+    for index in wrong:
+        text = cpf.iat[index]
+        position = int(rng.integers(0, 9))
+        cpf.iat[index] = text[:position] + str((int(text[position]) + 1) % 10) + text[position + 1 :]
+    formatted = cpf.str[:3] + "." + cpf.str[3:6] + "." + cpf.str[6:9] + "-" + cpf.str[9:]
+    return formatted.where(rng.random(len(cpf)) < formatted_share, cpf)
+
+
+def write_phone(rng: np.random.Generator, e164: pd.Series) -> pd.Series:
+    """Phones (+55AA9XXXXXXXX) written the ways Brazilian systems write them."""
+    area, first, last = e164.str[3:5], e164.str[5:10], e164.str[10:]
+    styles = [
+        "+55 (" + area + ") " + first + "-" + last,
+        "(" + area + ") " + first + "-" + last,
+        area + first + last,
+        "0" + area + " " + first + " " + last,
+        e164,
+        "55" + area + first + last,
+        first + "-" + last,  # no area code: not enough to identify anyone
+    ]
+    choice = rng.choice(len(styles), len(e164), p=[0.25, 0.25, 0.2, 0.08, 0.12, 0.05, 0.05])
+    written = styles[0].copy()
+    for index, style in enumerate(styles[1:], start=1):
+        written = written.where(choice != index, style)
+    return written
+
+
+def write_email(rng: np.random.Generator, email: pd.Series, upper_share: float, placeholder_share: float) -> pd.Series:
+    email = email.where(rng.random(len(email)) >= upper_share, email.str.upper())
+    email = email.where(rng.random(len(email)) >= 0.02, email.str.replace("gmail", "gmial", regex=False))
+    placeholder = pd.Series(np.array(PLACEHOLDER_EMAILS)[rng.integers(0, len(PLACEHOLDER_EMAILS), len(email))])
+    return email.where(rng.random(len(email)) >= placeholder_share, placeholder.to_numpy())
+
+
+def source_records(
+    rng: np.random.Generator,
+    people: pd.DataFrame,
+    person_index: np.ndarray,
+    noise: dict[str, float],
+    upper_case_names: bool = False,
+) -> pd.DataFrame:
+    """One system's records of the given people (an index may repeat: a person registered twice)."""
+    chosen = people.iloc[person_index].reset_index(drop=True)
+    count = len(chosen)
+    with_middle = rng.random(count) >= noise.get("drop_middle_name", 0.1)
+    name = chosen["first_name"] + pd.Series(np.where(with_middle, " " + chosen["middle_name"], "")) + " " + chosen["last_name"]
+    name = _typo(rng, name, noise.get("name_typo", 0.04))
+    if upper_case_names:
+        name = strip_accents(name).str.upper().where(rng.random(count) < 0.5, name.str.upper())
+    records = pd.DataFrame(
+        {
+            "person_id": chosen["person_id"],
+            "full_name": name,
+            "document_id": _missing(
+                rng, write_cpf(rng, chosen["cpf"], noise.get("cpf_formatted", 0.5), noise.get("cpf_wrong", 0.01)),
+                noise.get("cpf_missing", 0.2),
+            ),
+            "email": _missing(
+                rng,
+                write_email(rng, chosen["email"], noise.get("email_upper", 0.05), noise.get("email_placeholder", 0.02)),
+                noise.get("email_missing", 0.15),
+            ),
+            "phone": _missing(rng, write_phone(rng, chosen["phone"]), noise.get("phone_missing", 0.1)),
+            "birth_date": _missing(rng, chosen["birth_date"].dt.date, noise.get("birth_date_missing", 0.3)),
+            "city": chosen["city"],
+            "state": chosen["state"],
+            "postal_code": (chosen["postal_code"].str[:5] + "-" + chosen["postal_code"].str[5:]),
+        }
+    )
+    return records

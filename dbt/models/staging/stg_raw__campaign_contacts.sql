@@ -1,0 +1,37 @@
+with
+
+source as (
+    select * from {{ source('raw', 'campaign_contacts') }}
+),
+
+cleaned as (
+    select
+        _source_system as source_system,
+        trim(campaign_id) as campaign_id,
+        trim(source_customer_id) as source_customer_id,
+        contacted_at,
+        coalesce(is_control, false) as is_control,
+        responded_at,
+        {{ canonical_value('campaign_response', 'response') }} as response,
+        nullif(trim(order_id), '') as order_id,
+        nullif(trim(response), '') as source_response,
+        _source_file as source_file,
+        _row_number as source_row_number,
+        _loaded_at as loaded_at,
+    from source
+),
+
+latest_version as (
+    select *
+    from cleaned
+    qualify row_number() over (
+        partition by source_system, campaign_id, source_customer_id, contacted_at
+        order by loaded_at desc, source_file desc, source_row_number desc
+    ) = 1
+),
+
+final as (
+    select * from latest_version
+)
+
+select * from final

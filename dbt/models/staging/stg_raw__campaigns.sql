@@ -1,0 +1,39 @@
+with
+
+source as (
+    select * from {{ source('raw', 'campaigns') }}
+),
+
+cleaned as (
+    select
+        _source_system as source_system,
+        trim(campaign_id) as campaign_id,
+        nullif(trim(name), '') as campaign_name,
+        {{ canonical_value('media', 'media') }} as media,
+        {{ canonical_value('campaign_objective', 'objective') }} as objective,
+        nullif(lower(trim(product_type)), '') as product_type,
+        start_date,
+        end_date,
+        cost_per_contact,
+        nullif(trim(media), '') as source_media,
+        nullif(trim(objective), '') as source_objective,
+        _source_file as source_file,
+        _row_number as source_row_number,
+        _loaded_at as loaded_at,
+    from source
+),
+
+latest_version as (
+    select *
+    from cleaned
+    qualify row_number() over (
+        partition by source_system, campaign_id
+        order by loaded_at desc, source_file desc, source_row_number desc
+    ) = 1
+),
+
+final as (
+    select * from latest_version
+)
+
+select * from final
