@@ -1,0 +1,58 @@
+"""The sample-data generator: deterministic, in the raw contract, with the truth it knows."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+
+import numpy as np
+import pandas as pd
+
+from dagster_project.synthetic import generate
+from dagster_project.synthetic.people import cpf_check_digits
+
+
+def test_cpf_check_digits_match_known_valid_numbers():
+    # 529.982.247-25 and 111.444.777-35 are the textbook valid CPFs.
+    nine = np.array([[5, 2, 9, 9, 8, 2, 2, 4, 7], [1, 1, 1, 4, 4, 4, 7, 7, 7]])
+    assert cpf_check_digits(nine)[:, 9:].tolist() == [[2, 5], [3, 5]]
+
+
+def test_same_seed_same_files_other_seed_other_files(tmp_path):
+    generate(300, seed=3, out=tmp_path / "a")
+    generate(300, seed=3, out=tmp_path / "b")
+    generate(300, seed=4, out=tmp_path / "c")
+    same = filecmp.dircmp(tmp_path / "a" / "raw", tmp_path / "b" / "raw")
+    assert not same.diff_files and not same.left_only
+    orders = "purchases/ecommerce/orders.csv.gz"
+    assert (tmp_path / "a/raw" / orders).read_bytes() == (tmp_path / "b/raw" / orders).read_bytes()
+    assert (tmp_path / "a/raw" / orders).read_bytes() != (tmp_path / "c/raw" / orders).read_bytes()
+
+
+def test_truth_covers_every_customer_record_and_people_overlap_systems(generated_dataset):
+    raw, truth = generated_dataset / "raw", generated_dataset / "truth"
+    identity = pd.read_csv(truth / "identity.csv", dtype=str)
+    records = sum(len(pd.read_csv(path, dtype=str, sep=None, engine="python", encoding="latin-1"
+                                  if "loja" in str(path) else "utf-8"))
+                  for path in (raw / "customers").rglob("*.csv"))  # fmt: skip
+    assert len(identity) == records
+    assert not identity.duplicated(["source_system", "source_customer_id"]).any()
+    systems_per_person = identity.groupby("person_id")["source_system"].nunique()
+    assert systems_per_person.max() >= 3 and (systems_per_person >= 2).mean() > 0.5
+
+
+def test_legacy_source_is_latin1_with_decimal_comma_and_declared(generated_dataset):
+    raw = generated_dataset / "raw"
+    text = (raw / "purchases/loja/vendas.csv").read_bytes().decode("latin-1")
+    header, first = text.splitlines()[:2]
+    assert header.startswith('"num_cupom";"cod_cliente";"data_venda";"valor_total"')
+    assert first.split(";")[3].strip('"').replace(".", "").replace(",", "").isdigit()
+    assert "," in first.split(";")[3]
+    sources = (raw / "sources.yml").read_text(encoding="utf-8")
+    assert "latin-1" in sources and "valor_total: amount" in sources
+
+
+def test_parameters_record_the_purchase_model_and_file_sizes(generated_dataset):
+    parameters = json.loads((generated_dataset / "truth" / "parameters.json").read_text())
+    assert set(parameters["purchase_model"]) >= {"r", "alpha", "a", "b", "p", "q", "v"}
+    assert parameters["files"]["purchases/loja/vendas.csv"] > 0

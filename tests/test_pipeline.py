@@ -1,0 +1,118 @@
+"""End to end on the real Dagster, dbt and DuckDB: generated extracts -> raw -> staging."""
+
+from __future__ import annotations
+
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from tests.conftest import file_rows, run_pipeline
+
+
+def raw_counts(warehouse: Path) -> dict[str, int]:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        tables = connection.execute(
+            "select table_name from information_schema.tables where table_schema = 'raw' and table_name[1] != '_'"
+        ).fetchall()
+        return {name: connection.execute(f'select count(*) from raw."{name}"').fetchone()[0] for (name,) in tables}
+
+
+def failure_messages(result: dg.ExecuteInProcessResult) -> str:
+    return "\n".join(
+        str(event.event_specific_data.error) for event in result.all_events if event.is_step_failure
+    )
+
+
+@pytest.fixture(scope="module")
+def built(generated_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dg.ExecuteInProcessResult]:
+    """One full run over a copy of the generated dataset."""
+    folder = tmp_path_factory.mktemp("built")
+    raw = folder / "raw"
+    shutil.copytree(generated_dataset / "raw", raw)
+    warehouse = folder / "warehouse.duckdb"
+    return raw, warehouse, run_pipeline(raw, warehouse)
+
+
+def test_a_full_run_loads_every_extract_row_and_builds_staging(built, generated_dataset):
+    raw, warehouse, result = built
+    assert result.success
+    expected: dict[str, int] = defaultdict(int)
+    for relative, rows in file_rows(generated_dataset).items():
+        expected[relative.split("/")[0]] += rows
+    assert raw_counts(warehouse) == dict(expected)
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) >= 20 and all(check.passed for check in checks)
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        assert connection.execute("select count(*) from raw._quarantine").fetchone() == (0,)
+        assert connection.execute("select count(*) from staging.stg_raw__purchases").fetchone()[0] == expected["purchases"]
+        unmapped = connection.execute(
+            "select count(*) filter (where channel is null), count(*) filter (where interaction_type is null) "
+            "from staging.stg_raw__service_interactions"
+        ).fetchone()
+        assert unmapped == (0, 0)
+        store_types = connection.execute(
+            "select source_system, list(distinct store_type order by store_type) from staging.stg_raw__purchases group by 1 order by 1"
+        ).fetchall()
+        assert store_types == [("ecommerce", ["ecommerce"]), ("loja", ["own_store", "partner_store"])]
+        legacy_total = connection.execute(
+            "select sum(amount) from raw.purchases where _source_system = 'loja'"
+        ).fetchone()[0]
+    # The legacy file parsed independently by pandas gives the same total to the cent.
+    pandas_total = pd.read_csv(
+        raw / "purchases/loja/vendas.csv", sep=";", decimal=",", thousands=".", encoding="latin-1"
+    )["valor_total"].sum()
+    assert float(legacy_total) == pytest.approx(pandas_total, abs=0.005)
+
+
+def test_running_again_after_a_redelivery_under_a_new_name_adds_nothing(built):
+    raw, warehouse, _ = built
+    before = raw_counts(warehouse)
+    shutil.copy(raw / "purchases/loja/vendas.csv", raw / "purchases/loja/vendas_reenvio.csv")
+    shutil.copy(raw / "customers/crm/contacts.csv", raw / "customers/crm/contacts_copy.csv")
+    again = run_pipeline(raw, warehouse)
+    assert again.success
+    assert raw_counts(warehouse) == before
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        assert connection.execute(
+            "select count(*) from staging.stg_raw__purchases"
+        ).fetchone()[0] == before["purchases"]
+
+
+def test_a_purchases_file_without_amount_fails_the_run_and_builds_nothing_downstream(dataset, tmp_path):
+    orders = pd.read_csv(dataset / "raw/purchases/ecommerce/orders.csv.gz").drop(columns=["amount"])
+    orders.to_csv(dataset / "raw/purchases/ecommerce/orders.csv.gz", index=False)
+    warehouse = tmp_path / "w.duckdb"
+    result = run_pipeline(dataset / "raw", warehouse)
+    assert not result.success
+    message = failure_messages(result)
+    assert str(dataset / "raw/purchases/ecommerce/orders.csv.gz") in message
+    assert "missing required column 'amount'" in message
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        schemas = {row[0] for row in connection.execute("select schema_name from information_schema.schemata").fetchall()}
+    assert "staging" not in schemas
+
+
+def test_one_unparseable_date_quarantines_that_row_and_loads_the_rest(dataset, tmp_path):
+    (dataset / "raw/purchases/web").mkdir()
+    rows = [f"W{number},c{number},2025-12-{number:02d},{number}" for number in range(1, 31)]
+    rows[1] = "W2,c2,2025-02-30,2"  # one date that does not exist, in 30 rows: under the 5% threshold
+    (dataset / "raw/purchases/web/late.csv").write_text("order_id,source_customer_id,purchased_at,amount\n" + "\n".join(rows))
+    warehouse = tmp_path / "w.duckdb"
+    result = run_pipeline(dataset / "raw", warehouse, selection="key:raw/purchases")
+    assert result.success
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        loaded = connection.execute(
+            "select order_id from raw.purchases where _source_file = 'purchases/web/late.csv' order by 1"
+        ).fetchall()
+        quarantined = connection.execute(
+            "select file_path, row_number, column_name, value from raw._quarantine"
+        ).fetchall()
+    assert len(loaded) == 29 and ("W2",) not in loaded
+    assert quarantined == [("purchases/web/late.csv", 2, "purchased_at", "2025-02-30")]
+    materialization = result.asset_materializations_for_node("raw__purchases")[0]
+    assert materialization.metadata["rows_quarantined"].value == 1

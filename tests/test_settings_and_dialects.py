@@ -1,0 +1,48 @@
+"""Settings (C360_* variables) and sources.yml dialect declarations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dagster_project.lib.dialects import DialectError, load_dialects
+from dagster_project.lib.settings import Settings, SettingsError
+
+
+def test_settings_come_from_overrides_then_environment_then_defaults(tmp_path):
+    environ = {"C360_WAREHOUSE": str(tmp_path / "w.duckdb"), "C360_CLV_TIME_UNIT": "DAY"}
+    settings = Settings.load({"clv_horizon": "12"}, environ=environ)
+    assert settings.warehouse == tmp_path / "w.duckdb"
+    assert settings.clv_time_unit == "day"
+    assert settings.clv_horizon == 12
+    assert settings.raw_dir == Path("data/raw").resolve()
+    assert settings.as_of is None
+    assert settings.as_environment()["C360_WAREHOUSE"] == str(tmp_path / "w.duckdb")
+
+
+def test_an_invalid_setting_names_its_variable():
+    with pytest.raises(SettingsError, match=r"C360_MAX_QUARANTINE_SHARE='1.5' is not valid"):
+        Settings.load(environ={"C360_MAX_QUARANTINE_SHARE": "1.5"})
+    with pytest.raises(SettingsError, match="unknown setting"):
+        Settings.load({"warehous": "x"}, environ={})
+
+
+def test_sources_yml_errors_name_the_file_and_entry(tmp_path):
+    declarations = {
+        "encoding: cp1252": "encoding 'cp1252' is not supported",
+        "columns:\n      purchases: {valor: valor_total}": "'valor_total' is not a purchases column",
+    }
+    for declaration, expected in declarations.items():
+        (tmp_path / "sources.yml").write_text(f"sources:\n  loja:\n    {declaration}\n")
+        with pytest.raises(DialectError) as error:
+            load_dialects(tmp_path)
+        assert str(error.value).startswith(f"{tmp_path / 'sources.yml'}: sources.loja")
+        assert expected in str(error.value)
+
+
+def test_headers_map_case_and_space_insensitively(tmp_path):
+    (tmp_path / "sources.yml").write_text("sources:\n  loja:\n    columns:\n      purchases: {Valor Total: amount}\n")
+    dialect = load_dialects(tmp_path)["loja"]
+    assert dialect.canonical_name("purchases", " valor total ") == "amount"
+    assert dialect.canonical_name("purchases", "Order_ID") == "order_id"
