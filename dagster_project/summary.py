@@ -12,9 +12,11 @@ def main() -> None:
         raise SystemExit(f"no warehouse at {settings.warehouse}: run `make run` first")
     with connect(settings.warehouse, read_only=True) as connection:
         counts = table_row_counts(connection)
-        rejected = connection.execute(
-            "select count(*) from raw._load_log where status = 'rejected'"
-        ).fetchone()[0] if any(name == "_load_log" for _, name, _, _ in counts) else 0
+        rejected = (
+            connection.execute("select count(*) from raw._load_log where status = 'rejected'").fetchone()[0]
+            if any(name == "_load_log" for _, name, _, _ in counts)
+            else 0
+        )
     print(f"\nwarehouse: {settings.warehouse}\nraw extracts: {settings.raw_dir}\n")
     print(f"{'relation':<48}{'kind':<7}{'rows':>12}")
     for schema, name, kind, rows in counts:

@@ -83,20 +83,36 @@ def test_an_unparseable_value_is_quarantined_with_file_row_and_column(tmp_path, 
         "A1,c1,2024-01-01 10:00:00,10.50\nA2,c1,2024-13-45,11\nA3,c2,2024-01-03,12\nA4,,2024-01-04,1\n",
     )
     result = load(connection, raw)
-    assert connection.execute("select order_id, _row_number from raw.purchases").fetchall() == [("A1", 1), ("A3", 3)]
+    assert connection.execute("select order_id, _row_number from raw.purchases").fetchall() == [
+        ("A1", 1),
+        ("A3", 3),
+    ]
     quarantined = connection.execute(
         "select file_path, row_number, column_name, value, reason from raw._quarantine order by row_number"
     ).fetchall()
     assert quarantined == [
-        ("purchases/web/orders.csv", 2, "purchased_at", "2024-13-45", "not a timestamp (expected YYYY-MM-DD[ HH:MM:SS])"),
+        (
+            "purchases/web/orders.csv",
+            2,
+            "purchased_at",
+            "2024-13-45",
+            "not a timestamp (expected YYYY-MM-DD[ HH:MM:SS])",
+        ),
         ("purchases/web/orders.csv", 4, "source_customer_id", None, "required value is missing"),
     ]
     outcome = result.files[0]
-    assert (outcome.status, outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined) == ("loaded", 4, 2, 2)
+    assert (outcome.status, outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined) == (
+        "loaded",
+        4,
+        2,
+        2,
+    )
     assert "orders.csv" in outcome.message and "first row 2" in outcome.message
 
 
-def test_a_line_the_csv_reader_cannot_split_is_quarantined_and_later_rows_keep_their_numbers(tmp_path, connection):
+def test_a_line_the_csv_reader_cannot_split_is_quarantined_and_later_rows_keep_their_numbers(
+    tmp_path, connection
+):
     raw = tmp_path / "raw"
     write(
         raw / "purchases/web/orders.csv",
@@ -131,7 +147,10 @@ def test_a_file_missing_a_required_column_is_rejected_naming_file_and_column(tmp
 
 def test_redelivering_a_file_under_another_name_adds_nothing(tmp_path, connection):
     raw = tmp_path / "raw"
-    original = write(raw / "purchases/web/orders.csv", "order_id,source_customer_id,purchased_at,amount\nA1,c1,2024-01-01,1\n")
+    original = write(
+        raw / "purchases/web/orders.csv",
+        "order_id,source_customer_id,purchased_at,amount\nA1,c1,2024-01-01,1\n",
+    )
     load(connection, raw)
     shutil.copy(original, raw / "purchases/web/orders_resent.csv")
     second = load(connection, raw)
@@ -146,7 +165,12 @@ def test_gzipped_csv_and_parquet_extracts_load(tmp_path, connection):
     with gzip.open(raw / "purchases/web/orders.csv.gz", "wt", encoding="utf-8") as handle:
         handle.write("order_id,source_customer_id,purchased_at,amount\nG1,c1,2024-01-01,1.25\n")
     pd.DataFrame(
-        {"order_id": ["P1"], "source_customer_id": ["c2"], "purchased_at": [pd.Timestamp("2024-02-01 08:30")], "amount": [7.5]}
+        {
+            "order_id": ["P1"],
+            "source_customer_id": ["c2"],
+            "purchased_at": [pd.Timestamp("2024-02-01 08:30")],
+            "amount": [7.5],
+        }
     ).to_parquet(raw / "purchases/web/orders.parquet")
     load(connection, raw)
     assert connection.execute(

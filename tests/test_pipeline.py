@@ -19,7 +19,9 @@ def raw_counts(warehouse: Path) -> dict[str, int]:
         tables = connection.execute(
             "select table_name from information_schema.tables where table_schema = 'raw' and table_name[1] != '_'"
         ).fetchall()
-        return {name: connection.execute(f'select count(*) from raw."{name}"').fetchone()[0] for (name,) in tables}
+        return {
+            name: connection.execute(f'select count(*) from raw."{name}"').fetchone()[0] for (name,) in tables
+        }
 
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> str:
@@ -29,7 +31,9 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> str:
 
 
 @pytest.fixture(scope="module")
-def built(generated_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dg.ExecuteInProcessResult]:
+def built(
+    generated_dataset: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path, dg.ExecuteInProcessResult]:
     """One full run over a copy of the generated dataset."""
     folder = tmp_path_factory.mktemp("built")
     raw = folder / "raw"
@@ -49,7 +53,10 @@ def test_a_full_run_loads_every_extract_row_and_builds_staging(built, generated_
     assert len(checks) >= 20 and all(check.passed for check in checks)
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         assert connection.execute("select count(*) from raw._quarantine").fetchone() == (0,)
-        assert connection.execute("select count(*) from staging.stg_raw__purchases").fetchone()[0] == expected["purchases"]
+        assert (
+            connection.execute("select count(*) from staging.stg_raw__purchases").fetchone()[0]
+            == expected["purchases"]
+        )
         unmapped = connection.execute(
             "select count(*) filter (where channel is null), count(*) filter (where interaction_type is null) "
             "from staging.stg_raw__service_interactions"
@@ -78,9 +85,10 @@ def test_running_again_after_a_redelivery_under_a_new_name_adds_nothing(built):
     assert again.success
     assert raw_counts(warehouse) == before
     with duckdb.connect(str(warehouse), read_only=True) as connection:
-        assert connection.execute(
-            "select count(*) from staging.stg_raw__purchases"
-        ).fetchone()[0] == before["purchases"]
+        assert (
+            connection.execute("select count(*) from staging.stg_raw__purchases").fetchone()[0]
+            == before["purchases"]
+        )
 
 
 def test_a_purchases_file_without_amount_fails_the_run_and_builds_nothing_downstream(dataset, tmp_path):
@@ -93,7 +101,10 @@ def test_a_purchases_file_without_amount_fails_the_run_and_builds_nothing_downst
     assert str(dataset / "raw/purchases/ecommerce/orders.csv.gz") in message
     assert "missing required column 'amount'" in message
     with duckdb.connect(str(warehouse), read_only=True) as connection:
-        schemas = {row[0] for row in connection.execute("select schema_name from information_schema.schemata").fetchall()}
+        schemas = {
+            row[0]
+            for row in connection.execute("select schema_name from information_schema.schemata").fetchall()
+        }
     assert "staging" not in schemas
 
 
@@ -101,7 +112,9 @@ def test_one_unparseable_date_quarantines_that_row_and_loads_the_rest(dataset, t
     (dataset / "raw/purchases/web").mkdir()
     rows = [f"W{number},c{number},2025-12-{number:02d},{number}" for number in range(1, 31)]
     rows[1] = "W2,c2,2025-02-30,2"  # one date that does not exist, in 30 rows: under the 5% threshold
-    (dataset / "raw/purchases/web/late.csv").write_text("order_id,source_customer_id,purchased_at,amount\n" + "\n".join(rows))
+    (dataset / "raw/purchases/web/late.csv").write_text(
+        "order_id,source_customer_id,purchased_at,amount\n" + "\n".join(rows)
+    )
     warehouse = tmp_path / "w.duckdb"
     result = run_pipeline(dataset / "raw", warehouse, selection="key:raw/purchases")
     assert result.success

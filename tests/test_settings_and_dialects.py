@@ -42,7 +42,9 @@ def test_sources_yml_errors_name_the_file_and_entry(tmp_path):
 
 
 def test_headers_map_case_and_space_insensitively(tmp_path):
-    (tmp_path / "sources.yml").write_text("sources:\n  loja:\n    columns:\n      purchases: {Valor Total: amount}\n")
+    (tmp_path / "sources.yml").write_text(
+        "sources:\n  loja:\n    columns:\n      purchases: {Valor Total: amount}\n"
+    )
     dialect = load_dialects(tmp_path)["loja"]
     assert dialect.canonical_name("purchases", " valor total ") == "amount"
     assert dialect.canonical_name("purchases", "Order_ID") == "order_id"

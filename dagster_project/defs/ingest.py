@@ -1,6 +1,5 @@
 """Ingest assets: one per raw family, loading every extract file into raw.<family> (DESIGN §4)."""
 
-
 import dagster as dg
 
 from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource

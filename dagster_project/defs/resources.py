@@ -1,6 +1,5 @@
 """Resources shared by every stage: the settings (DESIGN §9) and the dbt CLI."""
 
-
 import os
 import shutil
 import sys
@@ -24,7 +23,7 @@ class SettingsResource(dg.ConfigurableResource):
     """customer360 settings: each knob from ``overrides`` if given, else ``C360_<NAME>``, else its default.
     Read when a step runs, never when the code location loads."""
 
-    overrides: dict[str, str] = {}
+    overrides: dict[str, str] = {}  # noqa: RUF012 (pydantic copies defaults)
 
     def get(self) -> Settings:
         return Settings.load(self.overrides)

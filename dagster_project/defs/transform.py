@@ -1,6 +1,5 @@
 """dbt assets: every model, seed and test of dbt/ (staging, intermediate, marts), built by `dbt build`."""
 
-
 from collections.abc import Iterator, Mapping
 from typing import Any
 

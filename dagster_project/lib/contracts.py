@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class ColumnType(str, Enum):
+class ColumnType(StrEnum):
     TEXT = "text"
     INTEGER = "integer"
     DECIMAL = "decimal"
@@ -50,7 +50,8 @@ class Family:
         return tuple(column.name for column in self.columns)
 
 
-T, I, D, DT, TS, B = (
+# Short names for the tables below.
+T, INT, D, DT, TS, B = (
     ColumnType.TEXT,
     ColumnType.INTEGER,
     ColumnType.DECIMAL,
@@ -94,7 +95,7 @@ FAMILIES: tuple[Family, ...] = (
             ("interaction_type", T, True),
             ("reason", T),
             ("handled_by", T),
-            ("duration_seconds", I),
+            ("duration_seconds", INT),
             ("is_resolved", B),
             ("resolved_at", TS),
         ),
@@ -109,7 +110,7 @@ FAMILIES: tuple[Family, ...] = (
             ("amount", D, True),
             ("product_id", T),
             ("product_type", T),
-            ("quantity", I),
+            ("quantity", INT),
             ("unit_cost", D),
             ("cost", D),
             ("store_type", T),

@@ -97,7 +97,9 @@ def ensure_raw_tables(connection: duckdb.DuckDBPyConnection, family: Family) -> 
     definition = ", ".join(f"{quote_identifier(name)} {sql_type}" for name, sql_type in columns)
     connection.execute(f"create table if not exists {table} ({definition})")
     for name, sql_type in columns:
-        connection.execute(f"alter table {table} add column if not exists {quote_identifier(name)} {sql_type}")
+        connection.execute(
+            f"alter table {table} add column if not exists {quote_identifier(name)} {sql_type}"
+        )
     connection.execute(
         f"""
         create table if not exists {LOAD_LOG} (
@@ -263,7 +265,9 @@ def _parse_query(
         )
         parsed.append(f"{_parse_expression(column, text_name, dialect, parameters)} as {name}")
         record.append(f"{name} := {text_name}")
-        column_literal = parameters.add(column.name) if column.required or column.type is not ColumnType.TEXT else ""
+        column_literal = (
+            parameters.add(column.name) if column.required or column.type is not ColumnType.TEXT else ""
+        )
         if column.required:
             errors.append(
                 f"case when {text_name} is null then {{'column_name': {column_literal}, "
@@ -449,10 +453,17 @@ def _read_extract(
                 rejects_table = '_extract_rejects', rejects_scan = '_extract_scans'
             )
             """,
-            {"path": str(path), "delimiter": dialect.delimiter, "quote": dialect.quote, "encoding": dialect.encoding},
+            {
+                "path": str(path),
+                "delimiter": dialect.delimiter,
+                "quote": dialect.quote,
+                "encoding": dialect.encoding,
+            },
         )
     except duckdb.Error as error:
-        raise FileRejected(f"{path}: cannot be read as {dialect.encoding} CSV/Parquet: {_first_line(error)}") from None
+        raise FileRejected(
+            f"{path}: cannot be read as {dialect.encoding} CSV/Parquet: {_first_line(error)}"
+        ) from None
     rejected_lines = connection.execute("select count(distinct line) from _extract_rejects").fetchone()[0]
     if not rejected_lines:
         return "rowid + 1", 0
@@ -536,7 +547,10 @@ def _quarantine_summary(connection: duckdb.DuckDBPyConnection) -> str:
         group by all order by min(__row_number)
         """
     ).fetchall()
-    parts = [f"column {column!r} {reason}: {count} row(s), first row {first}" for column, reason, count, first in rows]
+    parts = [
+        f"column {column!r} {reason}: {count} row(s), first row {first}"
+        for column, reason, count, first in rows
+    ]
     rejected = connection.execute(
         "select count(distinct line), min(line) - 1 from _extract_rejects"
     ).fetchone()

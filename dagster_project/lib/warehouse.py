@@ -30,5 +30,7 @@ def table_row_counts(connection: duckdb.DuckDBPyConnection) -> list[tuple[str, s
     counted = []
     for schema, name, kind in relations:
         quoted = f'"{schema}"."{name}"'
-        counted.append((schema, name, kind, connection.execute(f"select count(*) from {quoted}").fetchone()[0]))
+        counted.append(
+            (schema, name, kind, connection.execute(f"select count(*) from {quoted}").fetchone()[0])
+        )
     return counted

@@ -18,11 +18,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--years", type=int, default=4, help="length of the observation window")
     arguments = parser.parse_args(argv)
     started = time.perf_counter()
-    summary = generate(arguments.customers, arguments.seed, arguments.out, arguments.end_date, arguments.years)
+    summary = generate(
+        arguments.customers, arguments.seed, arguments.out, arguments.end_date, arguments.years
+    )
     seconds = time.perf_counter() - started
     for relative, rows in summary["files"].items():
         print(f"{rows:>12,}  {arguments.out / 'raw' / relative}")
-    print(f"generated {arguments.customers:,} people (seed {arguments.seed}) in {seconds:.1f}s -> {arguments.out}")
+    print(
+        f"generated {arguments.customers:,} people (seed {arguments.seed}) in {seconds:.1f}s -> {arguments.out}"
+    )
 
 
 if __name__ == "__main__":

@@ -149,7 +149,11 @@ def products_catalogue(rng: np.random.Generator, per_type: int = 20) -> pd.DataF
 
 
 def decorate_orders(
-    rng: np.random.Generator, orders: pd.DataFrame, person_count: int, products: pd.DataFrame, window_days: float
+    rng: np.random.Generator,
+    orders: pd.DataFrame,
+    person_count: int,
+    products: pd.DataFrame,
+    window_days: float,
 ) -> pd.DataFrame:
     """Give orders an id, a store type (each person has a preferred one), a product and a cost; add returns."""
     count = len(orders)
@@ -185,9 +189,7 @@ def decorate_orders(
     return pd.concat([orders, returned], ignore_index=True).sort_values(["person", "day"], ignore_index=True)
 
 
-def simulate_service(
-    rng: np.random.Generator, latent: pd.DataFrame, window_days: float
-) -> pd.DataFrame:
+def simulate_service(rng: np.random.Generator, latent: pd.DataFrame, window_days: float) -> pd.DataFrame:
     """Service contacts: buyers call more; complaints are resolved less often."""
     person_count = len(latent)
     per_person = rng.poisson(np.where(latent["is_buyer"], 3.0, 1.2))
@@ -229,9 +231,7 @@ def simulate_service(
     return service.sort_values("day", ignore_index=True)
 
 
-def simulate_campaigns(
-    rng: np.random.Generator, window_days: float, per_month: int = 6
-) -> pd.DataFrame:
+def simulate_campaigns(rng: np.random.Generator, window_days: float, per_month: int = 6) -> pd.DataFrame:
     count = max(1, int(window_days / 30.4 * per_month))
     media = list(MEDIA)
     chosen_media = np.array(media)[rng.integers(0, len(media), count)]
@@ -280,7 +280,9 @@ def simulate_contacts(
     base_rate = np.array([MEDIA[name][1] for name in media])
     decline_share = np.array([MEDIA[name][2] for name in media])
     rate = latent["purchase_rate_per_week"].to_numpy()
-    propensity = np.clip(rate[person] / rate.mean(), 0.2, 3.0) * np.where(latent["is_buyer"].to_numpy()[person], 1, 0.3)
+    propensity = np.clip(rate[person] / rate.mean(), 0.2, 3.0) * np.where(
+        latent["is_buyer"].to_numpy()[person], 1, 0.3
+    )
     draw = rng.random(count)
     accepted = ~is_control & (draw < base_rate * propensity)
     declined = ~is_control & ~accepted & (draw > 1 - decline_share)

@@ -84,7 +84,9 @@ def _created_days(rng: np.random.Generator, book: RecordBook, event_record: np.n
     """A record is created up to 30 days before its first event (or any time, without events)."""
     first_event = pd.Series(event_day).groupby(event_record).min()
     created = rng.uniform(0, window.days, len(book.person))
-    created[first_event.index.to_numpy()] = np.maximum(first_event.to_numpy() - rng.uniform(0, 30, len(first_event)), 0)
+    created[first_event.index.to_numpy()] = np.maximum(
+        first_event.to_numpy() - rng.uniform(0, 30, len(first_event)), 0
+    )
     updated = created + rng.random(len(created)) * (window.days - created)
     return created, updated
 
@@ -93,7 +95,9 @@ def _customers_frame(
     rng: np.random.Generator, people: pd.DataFrame, book: RecordBook, ids: np.ndarray,
     created: np.ndarray, updated: np.ndarray, window: Window, noise: dict[str, float], **options: object,
 ) -> pd.DataFrame:  # fmt: skip
-    records = source_records(rng, people, book.person, noise, upper_case_names=bool(options.get("upper_case")))
+    records = source_records(
+        rng, people, book.person, noise, upper_case_names=bool(options.get("upper_case"))
+    )
     records.insert(0, "source_customer_id", ids)
     loyalty_share = float(options.get("loyalty_share", 0.0))
     loyalty = np.char.add("FID", np.char.zfill(rng.integers(0, 10**8, len(ids)).astype(str), 8))
@@ -132,7 +136,9 @@ def generate(customers: int, seed: int, out: Path, end_date: str = "2025-12-31",
         "ecommerce": (100_000 + rng.permutation(len(books["ecommerce"].person))).astype(str),
         "loja": np.char.add("L", np.char.zfill(rng.permutation(len(books["loja"].person)).astype(str), 7)),
         "sac": np.char.add("SAC-", np.char.zfill(rng.permutation(len(books["sac"].person)).astype(str), 8)),
-        "crm": np.array([f"{value:012x}" for value in rng.choice(2**48, len(books["crm"].person), replace=False)]),
+        "crm": np.array(
+            [f"{value:012x}" for value in rng.choice(2**48, len(books["crm"].person), replace=False)]
+        ),
     }
 
     order_record = np.where(
@@ -152,9 +158,19 @@ def generate(customers: int, seed: int, out: Path, end_date: str = "2025-12-31",
         "crm": (contact_record, contacts["day"].to_numpy()),
     }
     noise = {
-        "ecommerce": {"cpf_missing": 0.1, "email_missing": 0.0, "phone_missing": 0.15, "email_placeholder": 0.005},
+        "ecommerce": {
+            "cpf_missing": 0.1,
+            "email_missing": 0.0,
+            "phone_missing": 0.15,
+            "email_placeholder": 0.005,
+        },
         "loja": {"cpf_missing": 0.05, "email_missing": 0.5, "email_upper": 0.3, "cpf_formatted": 0.2},
-        "sac": {"cpf_missing": 0.3, "email_missing": 0.3, "email_placeholder": 0.05, "birth_date_missing": 0.8},
+        "sac": {
+            "cpf_missing": 0.3,
+            "email_missing": 0.3,
+            "email_placeholder": 0.05,
+            "birth_date_missing": 0.8,
+        },
         "crm": {"cpf_missing": 0.7, "email_missing": 0.05, "phone_missing": 0.3},
     }
     options = {"loja": {"upper_case": True, "loyalty_share": 0.6}}
@@ -190,13 +206,22 @@ def generate(customers: int, seed: int, out: Path, end_date: str = "2025-12-31",
         return raw / relative
 
     # customers
-    write_csv(customer_frames["ecommerce"][CUSTOMER_COLUMNS], written("customers/ecommerce/customers.csv", customer_frames["ecommerce"]))
+    write_csv(
+        customer_frames["ecommerce"][CUSTOMER_COLUMNS],
+        written("customers/ecommerce/customers.csv", customer_frames["ecommerce"]),
+    )
     write_legacy_csv(
         customer_frames["loja"][CUSTOMER_COLUMNS], written("customers/loja/clientes.csv", customer_frames["loja"]),
         LEGACY_CUSTOMER_NAMES, dates=("birth_date",), timestamps=("created_at", "updated_at"),
     )  # fmt: skip
-    write_csv(customer_frames["sac"][CUSTOMER_COLUMNS], written("customers/sac/clientes_sac.csv", customer_frames["sac"]))
-    write_csv(customer_frames["crm"][CUSTOMER_COLUMNS], written("customers/crm/contacts.csv", customer_frames["crm"]))
+    write_csv(
+        customer_frames["sac"][CUSTOMER_COLUMNS],
+        written("customers/sac/clientes_sac.csv", customer_frames["sac"]),
+    )
+    write_csv(
+        customer_frames["crm"][CUSTOMER_COLUMNS],
+        written("customers/crm/contacts.csv", customer_frames["crm"]),
+    )
 
     # purchases
     online_orders = purchases_of(online, "ecommerce")
@@ -247,7 +272,10 @@ def generate(customers: int, seed: int, out: Path, end_date: str = "2025-12-31",
         }
     )
     write_csv(contact_file, written("campaign_contacts/crm/campaign_contacts.csv", contact_file))
-    for system, channels in {"crm": ("email", "sms", "whatsapp", "phone", "direct_mail"), "ecommerce": ("email", "push", "sms")}.items():
+    for system, channels in {
+        "crm": ("email", "sms", "whatsapp", "phone", "direct_mail"),
+        "ecommerce": ("email", "push", "sms"),
+    }.items():
         frame = customer_frames[system].assign(created_day=created_days[system])
         statements = simulate_consents(rng, frame, channels, window.days)
         consent_file = pd.DataFrame(
@@ -278,7 +306,11 @@ def generate(customers: int, seed: int, out: Path, end_date: str = "2025-12-31",
     identity = pd.concat(
         [
             pd.DataFrame(
-                {"source_system": system, "source_customer_id": ids[system], "person_id": people["person_id"].to_numpy()[book.person]}
+                {
+                    "source_system": system,
+                    "source_customer_id": ids[system],
+                    "person_id": people["person_id"].to_numpy()[book.person],
+                }
             )
             for system, book in books.items()
         ],

@@ -135,7 +135,9 @@ def _typo(rng: np.random.Generator, values: pd.Series, share: float) -> pd.Serie
         text = values.iat[index]
         position = int(rng.integers(1, len(text) - 1))
         values.iat[index] = (
-            text[:position] + text[position + 1 :] if rng.random() < 0.5 else text[: position + 1] + text[position:]
+            text[:position] + text[position + 1 :]
+            if rng.random() < 0.5
+            else text[: position + 1] + text[position:]
         )
     return values
 
@@ -144,7 +146,9 @@ def _missing(rng: np.random.Generator, values: pd.Series, share: float) -> pd.Se
     return values.where(rng.random(len(values)) >= share, None)
 
 
-def write_cpf(rng: np.random.Generator, cpf: pd.Series, formatted_share: float, wrong_share: float) -> pd.Series:
+def write_cpf(
+    rng: np.random.Generator, cpf: pd.Series, formatted_share: float, wrong_share: float
+) -> pd.Series:
     """CPFs as a system writes them: bare or 000.000.000-00, a share with one wrong digit."""
     cpf = cpf.copy()
     wrong = np.flatnonzero(rng.random(len(cpf)) < wrong_share)
@@ -175,10 +179,14 @@ def write_phone(rng: np.random.Generator, e164: pd.Series) -> pd.Series:
     return written
 
 
-def write_email(rng: np.random.Generator, email: pd.Series, upper_share: float, placeholder_share: float) -> pd.Series:
+def write_email(
+    rng: np.random.Generator, email: pd.Series, upper_share: float, placeholder_share: float
+) -> pd.Series:
     email = email.where(rng.random(len(email)) >= upper_share, email.str.upper())
     email = email.where(rng.random(len(email)) >= 0.02, email.str.replace("gmail", "gmial", regex=False))
-    placeholder = pd.Series(np.array(PLACEHOLDER_EMAILS)[rng.integers(0, len(PLACEHOLDER_EMAILS), len(email))])
+    placeholder = pd.Series(
+        np.array(PLACEHOLDER_EMAILS)[rng.integers(0, len(PLACEHOLDER_EMAILS), len(email))]
+    )
     return email.where(rng.random(len(email)) >= placeholder_share, placeholder.to_numpy())
 
 
@@ -193,7 +201,12 @@ def source_records(
     chosen = people.iloc[person_index].reset_index(drop=True)
     count = len(chosen)
     with_middle = rng.random(count) >= noise.get("drop_middle_name", 0.1)
-    name = chosen["first_name"] + pd.Series(np.where(with_middle, " " + chosen["middle_name"], "")) + " " + chosen["last_name"]
+    name = (
+        chosen["first_name"]
+        + pd.Series(np.where(with_middle, " " + chosen["middle_name"], ""))
+        + " "
+        + chosen["last_name"]
+    )
     name = _typo(rng, name, noise.get("name_typo", 0.04))
     if upper_case_names:
         name = strip_accents(name).str.upper().where(rng.random(count) < 0.5, name.str.upper())
@@ -202,12 +215,15 @@ def source_records(
             "person_id": chosen["person_id"],
             "full_name": name,
             "document_id": _missing(
-                rng, write_cpf(rng, chosen["cpf"], noise.get("cpf_formatted", 0.5), noise.get("cpf_wrong", 0.01)),
+                rng,
+                write_cpf(rng, chosen["cpf"], noise.get("cpf_formatted", 0.5), noise.get("cpf_wrong", 0.01)),
                 noise.get("cpf_missing", 0.2),
             ),
             "email": _missing(
                 rng,
-                write_email(rng, chosen["email"], noise.get("email_upper", 0.05), noise.get("email_placeholder", 0.02)),
+                write_email(
+                    rng, chosen["email"], noise.get("email_upper", 0.05), noise.get("email_placeholder", 0.02)
+                ),
                 noise.get("email_missing", 0.15),
             ),
             "phone": _missing(rng, write_phone(rng, chosen["phone"]), noise.get("phone_missing", 0.1)),

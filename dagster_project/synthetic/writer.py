@@ -64,7 +64,7 @@ def write_legacy_csv(
         else:
             expression = quoted
         target = renames.get(column, column)
-        expressions.append(f"{expression} as \"{target}\"")
+        expressions.append(f'{expression} as "{target}"')
     formatted = connection.sql(f"select {', '.join(expressions)} from frame").arrow()
     if isinstance(formatted, pa.RecordBatchReader):
         formatted = formatted.read_all()
