@@ -17,7 +17,7 @@ cleaned as (
         nullif(trim(response), '') as source_response,
         _source_file as source_file,
         _row_number as source_row_number,
-        _loaded_at as loaded_at,
+        _loaded_at as loaded_at
     from source
 ),
 

@@ -21,7 +21,7 @@ cleaned as (
         updated_at,
         _source_file as source_file,
         _row_number as source_row_number,
-        _loaded_at as loaded_at,
+        _loaded_at as loaded_at
     from source
 ),
 

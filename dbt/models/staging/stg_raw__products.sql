@@ -14,7 +14,7 @@ cleaned as (
         unit_cost,
         _source_file as source_file,
         _row_number as source_row_number,
-        _loaded_at as loaded_at,
+        _loaded_at as loaded_at
     from source
 ),
 

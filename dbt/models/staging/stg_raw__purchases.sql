@@ -22,7 +22,7 @@ cleaned as (
         nullif(trim(store_type), '') as source_store_type,
         _source_file as source_file,
         _row_number as source_row_number,
-        _loaded_at as loaded_at,
+        _loaded_at as loaded_at
     from source
 ),
 

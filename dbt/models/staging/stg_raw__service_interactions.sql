@@ -22,7 +22,7 @@ cleaned as (
         nullif(trim(handled_by), '') as source_handled_by,
         _source_file as source_file,
         _row_number as source_row_number,
-        _loaded_at as loaded_at,
+        _loaded_at as loaded_at
     from source
 ),
 
