@@ -29,7 +29,10 @@ def ingest_asset(family: Family) -> dg.AssetsDefinition:
             if outcome.status == "loaded":
                 context.log.info(f"{outcome.relative_path}: {outcome.rows_loaded} rows loaded")
             if outcome.message:
-                (context.log.error if outcome.status == "rejected" else context.log.warning)(outcome.message)
+                log = {"rejected": context.log.error, "loaded": context.log.warning}.get(
+                    outcome.status, context.log.info
+                )
+                log(outcome.message)
         rejected = load.with_status("rejected")
         if rejected:
             raise dg.Failure(

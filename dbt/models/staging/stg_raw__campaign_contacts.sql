@@ -15,19 +15,12 @@ cleaned as (
         {{ canonical_value('campaign_response', 'response') }} as response,
         nullif(trim(order_id), '') as order_id,
         nullif(trim(response), '') as source_response,
-        _source_file as source_file,
-        _row_number as source_row_number,
-        _loaded_at as loaded_at
+        {{ lineage_columns() }}
     from source
 ),
 
 latest_version as (
-    select *
-    from cleaned
-    qualify row_number() over (
-        partition by source_system, campaign_id, source_customer_id, contacted_at
-        order by loaded_at desc, source_file desc, source_row_number desc
-    ) = 1
+    {{ latest_version('cleaned', ['source_system', 'campaign_id', 'source_customer_id', 'contacted_at']) }}
 ),
 
 final as (

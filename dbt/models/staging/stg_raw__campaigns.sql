@@ -17,19 +17,12 @@ cleaned as (
         cost_per_contact,
         nullif(trim(media), '') as source_media,
         nullif(trim(objective), '') as source_objective,
-        _source_file as source_file,
-        _row_number as source_row_number,
-        _loaded_at as loaded_at
+        {{ lineage_columns() }}
     from source
 ),
 
 latest_version as (
-    select *
-    from cleaned
-    qualify row_number() over (
-        partition by source_system, campaign_id
-        order by loaded_at desc, source_file desc, source_row_number desc
-    ) = 1
+    {{ latest_version('cleaned', ['source_system', 'campaign_id']) }}
 ),
 
 final as (

@@ -14,19 +14,12 @@ cleaned as (
         nullif(trim(legal_basis), '') as legal_basis,
         trim(channel) as source_channel,
         trim(status) as source_status,
-        _source_file as source_file,
-        _row_number as source_row_number,
-        _loaded_at as loaded_at
+        {{ lineage_columns() }}
     from source
 ),
 
 latest_version as (
-    select *
-    from cleaned
-    qualify row_number() over (
-        partition by source_system, source_customer_id, source_channel, recorded_at
-        order by loaded_at desc, source_file desc, source_row_number desc
-    ) = 1
+    {{ latest_version('cleaned', ['source_system', 'source_customer_id', 'source_channel', 'recorded_at']) }}
 ),
 
 final as (

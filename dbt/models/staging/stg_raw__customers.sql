@@ -19,20 +19,12 @@ cleaned as (
         nullif(trim(loyalty_id), '') as loyalty_id,
         created_at,
         updated_at,
-        _source_file as source_file,
-        _row_number as source_row_number,
-        _loaded_at as loaded_at
+        {{ lineage_columns() }}
     from source
 ),
 
 latest_version as (
-    -- A record delivered again (a newer extract, a corrected file) counts once: its latest version.
-    select *
-    from cleaned
-    qualify row_number() over (
-        partition by source_system, source_customer_id
-        order by updated_at desc nulls last, loaded_at desc, source_file desc, source_row_number desc
-    ) = 1
+    {{ latest_version('cleaned', ['source_system', 'source_customer_id'], newest_first='updated_at desc nulls last') }}
 ),
 
 final as (

@@ -20,19 +20,12 @@ cleaned as (
         {{ canonical_value('store_type', 'store_type') }} as store_type,
         nullif(trim(store_id), '') as store_id,
         nullif(trim(store_type), '') as source_store_type,
-        _source_file as source_file,
-        _row_number as source_row_number,
-        _loaded_at as loaded_at
+        {{ lineage_columns() }}
     from source
 ),
 
 latest_version as (
-    select *
-    from cleaned
-    qualify row_number() over (
-        partition by source_system, order_id
-        order by loaded_at desc, source_file desc, source_row_number desc
-    ) = 1
+    {{ latest_version('cleaned', ['source_system', 'order_id']) }}
 ),
 
 final as (

@@ -20,19 +20,12 @@ cleaned as (
         nullif(trim(channel), '') as source_channel,
         nullif(trim(interaction_type), '') as source_interaction_type,
         nullif(trim(handled_by), '') as source_handled_by,
-        _source_file as source_file,
-        _row_number as source_row_number,
-        _loaded_at as loaded_at
+        {{ lineage_columns() }}
     from source
 ),
 
 latest_version as (
-    select *
-    from cleaned
-    qualify row_number() over (
-        partition by source_system, interaction_id
-        order by loaded_at desc, source_file desc, source_row_number desc
-    ) = 1
+    {{ latest_version('cleaned', ['source_system', 'interaction_id']) }}
 ),
 
 final as (
