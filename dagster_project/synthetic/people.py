@@ -150,12 +150,12 @@ def write_cpf(
     rng: np.random.Generator, cpf: pd.Series, formatted_share: float, wrong_share: float
 ) -> pd.Series:
     """CPFs as a system writes them: bare or 000.000.000-00, a share with one wrong digit."""
-    cpf = cpf.copy()
-    wrong = np.flatnonzero(rng.random(len(cpf)) < wrong_share)
-    for index in wrong:
-        text = cpf.iat[index]
+    edited = cpf.to_numpy(dtype=object).copy()
+    for index in np.flatnonzero(rng.random(len(cpf)) < wrong_share):
+        text = edited[index]
         position = int(rng.integers(0, 9))
-        cpf.iat[index] = text[:position] + str((int(text[position]) + 1) % 10) + text[position + 1 :]
+        edited[index] = text[:position] + str((int(text[position]) + 1) % 10) + text[position + 1 :]
+    cpf = pd.Series(edited, index=cpf.index, dtype=cpf.dtype)
     formatted = cpf.str[:3] + "." + cpf.str[3:6] + "." + cpf.str[6:9] + "-" + cpf.str[9:]
     return formatted.where(rng.random(len(cpf)) < formatted_share, cpf)
 
