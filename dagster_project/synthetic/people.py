@@ -129,17 +129,18 @@ def make_people(rng: np.random.Generator, count: int, end: np.datetime64) -> pd.
 
 def _typo(rng: np.random.Generator, values: pd.Series, share: float) -> pd.Series:
     """Drop or double one inner character in a share of the values."""
-    values = values.copy()
+    # Edit a NumPy copy: writing cells of an Arrow-backed Series one by one is quadratic.
+    edited = values.to_numpy(dtype=object).copy()
     chosen = np.flatnonzero((rng.random(len(values)) < share) & (values.str.len().to_numpy() > 4))
     for index in chosen:
-        text = values.iat[index]
+        text = edited[index]
         position = int(rng.integers(1, len(text) - 1))
-        values.iat[index] = (
+        edited[index] = (
             text[:position] + text[position + 1 :]
             if rng.random() < 0.5
             else text[: position + 1] + text[position:]
         )
-    return values
+    return pd.Series(edited, index=values.index, dtype=values.dtype)
 
 
 def _missing(rng: np.random.Generator, values: pd.Series, share: float) -> pd.Series:
