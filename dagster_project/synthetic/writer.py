@@ -50,7 +50,7 @@ def write_legacy_csv(
     decimals: tuple[str, ...] = (),
 ) -> None:
     """The legacy dialect: columns renamed, numbers as 1.234,56, dates as dd/mm/yyyy, Latin-1 bytes."""
-    connection = duckdb.connect()
+    connection = duckdb.connect(config={"enable_progress_bar": False})
     connection.register("frame", frame)
     expressions = []
     for column in frame.columns:
