@@ -50,7 +50,8 @@ def write_legacy_csv(
     decimals: tuple[str, ...] = (),
 ) -> None:
     """The legacy dialect: columns renamed, numbers as 1.234,56, dates as dd/mm/yyyy, Latin-1 bytes."""
-    connection = duckdb.connect(config={"enable_progress_bar": False})
+    connection = duckdb.connect()
+    connection.execute("set enable_progress_bar = false")
     connection.register("frame", frame)
     expressions = []
     for column in frame.columns:
