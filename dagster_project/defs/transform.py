@@ -1,5 +1,6 @@
 """dbt assets: every model, seed and test of dbt/ (staging, intermediate, marts), built by `dbt build`."""
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -25,8 +26,9 @@ def dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource
 ) -> Iterator[Any]:
     """Run `dbt build` on the selected models with the run's settings in dbt's environment."""
-    with environment(settings.get().as_environment()):
-        yield from dbt.cli(["build"], context=context).stream()
+    config = settings.get()
+    with environment(config.as_environment()):
+        yield from dbt.cli(["build", "--vars", json.dumps(config.dbt_vars())], context=context).stream()
 
 
 defs = dg.Definitions(assets=[dbt_models])

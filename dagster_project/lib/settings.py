@@ -79,6 +79,11 @@ KNOBS: dict[str, Knob] = {
     "discount_rate": Knob("0.10", _non_negative_float, "Annual discount rate for CLV."),
     "default_margin": Knob("0.30", _share, "Margin used where product or purchase cost is unknown."),
     "max_order_amount": Knob("1000000", _non_negative_float, "Largest plausible order amount (gates)."),
+    "identity_max_records_per_key": Knob(
+        "10",
+        _positive_int,
+        "A match key shared by more source records than this is blocked as an over-merge risk.",
+    ),
     "max_quarantine_share": Knob(
         "0.05", _share, "Largest share of a file's rows that may be quarantined before the file is rejected."
     ),
@@ -98,6 +103,7 @@ class Settings:
     discount_rate: float
     default_margin: float
     max_order_amount: float
+    identity_max_records_per_key: int
     max_quarantine_share: float
 
     @classmethod
@@ -119,6 +125,13 @@ class Settings:
             except ValueError as error:
                 raise SettingsError(f"{variable}={text!r} is not valid: {error}") from error
         return cls(**values)
+
+    def dbt_vars(self) -> dict[str, object]:
+        """The settings dbt models read with var() (declared, with the same defaults, in dbt_project.yml)."""
+        return {
+            "as_of": self.as_of.isoformat() if self.as_of else "",
+            "identity_max_records_per_key": self.identity_max_records_per_key,
+        }
 
     def as_environment(self) -> dict[str, str]:
         """The settings as ``C360_*`` variables, for processes such as dbt that read the environment."""

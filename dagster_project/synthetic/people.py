@@ -92,12 +92,15 @@ def make_people(rng: np.random.Generator, count: int, end: np.datetime64) -> pd.
         np.char.add("+55", area_code.astype(str)), np.char.add("9", np.char.zfill(subscriber.astype(str), 8))
     )
 
-    # Households: about one person in twenty shares the family phone (and surname) of another person.
+    postal_code = np.char.zfill(rng.integers(1_000_000, 99_999_999, count).astype(str), 8)
+
+    # Households: about one person in twenty lives with another: same phone, surname, city and CEP.
     sharing = np.flatnonzero(rng.random(count) < 0.05)
     relatives = rng.integers(0, count, len(sharing))
     phone[sharing] = phone[relatives]
     last[sharing] = last[relatives]
     city_index[sharing] = city_index[relatives]
+    postal_code[sharing] = postal_code[relatives]
 
     age_days = rng.integers(18 * 365, 80 * 365, count)
     people = pd.DataFrame(
@@ -111,7 +114,7 @@ def make_people(rng: np.random.Generator, count: int, end: np.datetime64) -> pd.
             "city": np.array([city[0] for city in CITIES])[city_index],
             "state": np.array([city[1] for city in CITIES])[city_index],
             "phone": phone,
-            "postal_code": np.char.zfill(rng.integers(1_000_000, 99_999_999, count).astype(str), 8),
+            "postal_code": postal_code,
         }
     )
     local_part = (
@@ -120,7 +123,13 @@ def make_people(rng: np.random.Generator, count: int, end: np.datetime64) -> pd.
         + strip_accents(people["last_name"].str.lower().str.replace(" ", ""))
         + pd.Series(rng.integers(1, 999, count).astype(str)).where(rng.random(count) < 0.6, "")
     )
-    people["email"] = local_part + "@" + np.array(EMAIL_DOMAINS)[rng.integers(0, len(EMAIL_DOMAINS), count)]
+    email = local_part + "@" + np.array(EMAIL_DOMAINS)[rng.integers(0, len(EMAIL_DOMAINS), count)]
+    # A mailbox belongs to one person: a name that is taken gets the person's number appended.
+    taken = email.duplicated().to_numpy()
+    numbered = (
+        local_part + "." + people["person_id"].str[1:].str.lstrip("0") + "@" + email.str.split("@").str[1]
+    )
+    people["email"] = email.where(~taken, numbered)
     return people
 
 
@@ -211,23 +220,29 @@ def source_records(
     name = _typo(rng, name, noise.get("name_typo", 0.04))
     if upper_case_names:
         name = strip_accents(name).str.upper().where(rng.random(count) < 0.5, name.str.upper())
+    document = _missing(
+        rng,
+        write_cpf(rng, chosen["cpf"], noise.get("cpf_formatted", 0.5), noise.get("cpf_wrong", 0.01)),
+        noise.get("cpf_missing", 0.2),
+    )
+    email = _missing(
+        rng,
+        write_email(
+            rng, chosen["email"], noise.get("email_upper", 0.05), noise.get("email_placeholder", 0.02)
+        ),
+        noise.get("email_missing", 0.15),
+    )
+    phone = _missing(rng, write_phone(rng, chosen["phone"]), noise.get("phone_missing", 0.1))
+    # Systems require at least one way to reach the customer: a record with none gets its e-mail back.
+    unreachable = document.isna() & email.isna() & phone.isna()
+    email = email.where(~unreachable, chosen["email"])
     records = pd.DataFrame(
         {
             "person_id": chosen["person_id"],
             "full_name": name,
-            "document_id": _missing(
-                rng,
-                write_cpf(rng, chosen["cpf"], noise.get("cpf_formatted", 0.5), noise.get("cpf_wrong", 0.01)),
-                noise.get("cpf_missing", 0.2),
-            ),
-            "email": _missing(
-                rng,
-                write_email(
-                    rng, chosen["email"], noise.get("email_upper", 0.05), noise.get("email_placeholder", 0.02)
-                ),
-                noise.get("email_missing", 0.15),
-            ),
-            "phone": _missing(rng, write_phone(rng, chosen["phone"]), noise.get("phone_missing", 0.1)),
+            "document_id": document,
+            "email": email,
+            "phone": phone,
             "birth_date": _missing(rng, chosen["birth_date"].dt.date, noise.get("birth_date_missing", 0.3)),
             "city": chosen["city"],
             "state": chosen["state"],

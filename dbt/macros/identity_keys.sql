@@ -1,0 +1,139 @@
+{#- Match-key normalisation (DESIGN §6). Each macro renders a SQL expression over a text column. -#}
+
+{#- The digits of a value, nothing else. -#}
+{% macro digits_of(column) -%}
+    regexp_replace(coalesce({{ column }}, ''), '[^0-9]', '', 'g')
+{%- endmacro %}
+
+{#- True when a text is one character repeated (00000000000, 99999999). -#}
+{% macro is_one_repeated_character(text) -%}
+    (length({{ text }}) > 0 and length(replace({{ text }}, left({{ text }}, 1), '')) = 0)
+{%- endmacro %}
+
+{#- Weighted digit sum: digits[1..n] * weights[1..n]. -#}
+{% macro weighted_digit_sum(digits, weights) -%}
+    list_sum(list_transform(range(1, {{ weights | length }} + 1),
+        lambda position: cast(substr({{ digits }}, position, 1) as integer) * {{ weights }}[position]))
+{%- endmacro %}
+
+{#- CPF check digits: both must match (mod 11, weights 10..2 then 11..2). -#}
+{% macro cpf_check_digits_match(digits) -%}
+    (
+        ({{ weighted_digit_sum(digits, [10, 9, 8, 7, 6, 5, 4, 3, 2]) }} * 10 % 11) % 10
+            = cast(substr({{ digits }}, 10, 1) as integer)
+        and ({{ weighted_digit_sum(digits, [11, 10, 9, 8, 7, 6, 5, 4, 3, 2]) }} * 10 % 11) % 10
+            = cast(substr({{ digits }}, 11, 1) as integer)
+    )
+{%- endmacro %}
+
+{#- CNPJ check digits: remainder r of the weighted sum mod 11 gives 0 when r < 2, else 11 - r. -#}
+{% macro cnpj_check_digit(digits, weights) -%}
+    (case when {{ weighted_digit_sum(digits, weights) }} % 11 < 2 then 0
+        else 11 - {{ weighted_digit_sum(digits, weights) }} % 11 end)
+{%- endmacro %}
+
+{% macro cnpj_check_digits_match(digits) -%}
+    (
+        {{ cnpj_check_digit(digits, [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]) }} = cast(substr({{ digits }}, 13, 1) as integer)
+        and {{ cnpj_check_digit(digits, [6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]) }}
+            = cast(substr({{ digits }}, 14, 1) as integer)
+    )
+{%- endmacro %}
+
+{#- A CPF/CNPJ as its digits; a CPF that lost its leading zeros (9 or 10 digits, as spreadsheets write it)
+    is padded back. -#}
+{% macro document_digits(column) -%}
+    (case
+        when length({{ digits_of(column) }}) in (9, 10) then lpad({{ digits_of(column) }}, 11, '0')
+        else {{ digits_of(column) }}
+    end)
+{%- endmacro %}
+
+{#- Why a document is no key (null when it is a valid CPF or CNPJ, or absent). -#}
+{% macro document_issue(column) -%}
+    {%- set digits = document_digits(column) -%}
+    (case
+        when nullif(trim({{ column }}), '') is null then null
+        when length({{ digits }}) not in (11, 14) then 'invalid_format'
+        when {{ is_one_repeated_character(digits) }} then 'junk_value'
+        when length({{ digits }}) = 11 and not {{ cpf_check_digits_match(digits) }} then 'failed_check_digits'
+        when length({{ digits }}) = 14 and not {{ cnpj_check_digits_match(digits) }} then 'failed_check_digits'
+    end)
+{%- endmacro %}
+
+{#- A phone in E.164. Numbers without a country code are Brazilian (+55): DDD (two digits, no zero) and a
+    9-digit mobile (9xxxxxxxx) or 8-digit landline (2-5xxxxxxx); a leading trunk 0 and a carrier code
+    (0 + 2 digits) are dropped. A number written with another country code (+1 …) is kept as it is.
+    Null when the value is no usable phone (e.g. no area code). -#}
+{% macro phone_e164(column) -%}
+    {%- set digits = digits_of(column) -%}
+    (case
+        when starts_with(trim({{ column }}), '+') and not starts_with({{ digits }}, '55')
+            then case when length({{ digits }}) between 8 and 15 then '+' || {{ digits }} end
+        else list_transform(
+            [case
+                when starts_with({{ digits }}, '55') and length({{ digits }}) in (12, 13) then substr({{ digits }}, 3)
+                when starts_with({{ digits }}, '0') and length({{ digits }}) in (11, 12) then substr({{ digits }}, 2)
+                when starts_with({{ digits }}, '0') and length({{ digits }}) in (13, 14) then substr({{ digits }}, 4)
+                else {{ digits }}
+            end],
+            lambda national: case
+                when regexp_full_match(national, '[1-9][1-9](9[0-9]{8}|[2-5][0-9]{7})')
+                    and not {{ is_one_repeated_character('right(national, 8)') }}
+                    then '+55' || national
+            end
+        )[1]
+    end)
+{%- endmacro %}
+
+{#- An e-mail as written by its owner: trimmed, lower case; null unless it looks like an address. -#}
+{% macro email_address(column) -%}
+    (case
+        when regexp_full_match(lower(trim({{ column }})), '[a-z0-9._%+\-]+@[a-z0-9\-]+(\.[a-z0-9\-]+)*\.[a-z]{2,}')
+            then lower(trim({{ column }}))
+    end)
+{%- endmacro %}
+
+{#- The words of a name without accents, in lower case, without the particles da/de/do/das/dos/e. -#}
+{% macro name_tokens(column) -%}
+    list_filter(
+        string_split(lower(strip_accents(regexp_replace(trim(coalesce({{ column }}, '')), '\s+', ' ', 'g'))), ' '),
+        lambda word: word not in ('', 'da', 'de', 'do', 'das', 'dos', 'e')
+    )
+{%- endmacro %}
+
+{#- Two names that may be one person's: every word of the shorter (at least two words) is close to a word
+    of the other (Jaro-Winkler >= 0.88), so a dropped middle name or a typo still matches, while two
+    people of one household (Maria Clara / Maria Eduarda Nogueira) do not. -#}
+{% macro names_compatible(tokens, other_tokens) -%}
+    (
+        least(len({{ tokens }}), len({{ other_tokens }})) >= 2
+        and list_bool_and(list_transform(
+            case when len({{ tokens }}) <= len({{ other_tokens }}) then {{ tokens }} else {{ other_tokens }} end,
+            lambda word: list_bool_or(list_transform(
+                case when len({{ tokens }}) <= len({{ other_tokens }}) then {{ other_tokens }} else {{ tokens }} end,
+                lambda other_word: jaro_winkler_similarity(word, other_word) >= 0.88
+            ))
+        ))
+    )
+{%- endmacro %}
+
+{#- The key of a source record across the identity models. -#}
+{% macro record_key(source_system, source_customer_id) -%}
+    {{ source_system }} || ':' || {{ source_customer_id }}
+{%- endmacro %}
+
+{#- True when a key value is on the block list (seed identity_blocklist): the whole value, or for e-mails
+    its local part or its domain. -#}
+{% macro is_blocklisted(key_type, value) -%}
+    exists (
+        select 1
+        from {{ ref('identity_blocklist') }} as blocklist
+        where blocklist.key_type = '{{ key_type }}'
+            and (
+                (blocklist.match = 'exact' and blocklist.value = {{ value }})
+                or (blocklist.match = 'local_part' and blocklist.value = split_part({{ value }}, '@', 1))
+                or (blocklist.match = 'domain' and blocklist.value = split_part({{ value }}, '@', 2))
+            )
+    )
+{%- endmacro %}

@@ -1,0 +1,150 @@
+{%- set service_channels = var('service_channels') -%}
+{%- set interaction_types = var('interaction_types') -%}
+{%- set consent_channels = var('consent_channels') -%}
+with
+
+customers as (
+    select * from {{ ref('dim_customers') }}
+),
+
+purchases as (
+    select * from {{ ref('fct_purchases') }}
+),
+
+service_interactions as (
+    select * from {{ ref('fct_service_interactions') }}
+),
+
+consents as (
+    select * from {{ ref('customer_consents') }}
+),
+
+contact_channels as (
+    select * from {{ ref('contact_channels') }}
+),
+
+observation_window as (
+    select * from {{ ref('observation_window') }}
+),
+
+service_summary as (
+    select
+        customer_id,
+        count(*) as service_contacts,
+        max(occurred_at) as last_service_contact_at,
+        {% for channel in service_channels -%}
+        count(*) filter (where channel = '{{ channel }}') as contacts_{{ channel }},
+        max(occurred_at) filter (where channel = '{{ channel }}') as last_contact_{{ channel }}_at,
+        {% endfor -%}
+        {% for type in interaction_types -%}
+        count(*) filter (where interaction_type = '{{ type }}') as {{ type }}_contacts,
+        max(occurred_at) filter (where interaction_type = '{{ type }}') as last_{{ type }}_at,
+        {% endfor -%}
+        count(*) filter (where interaction_type = 'complaint' and not is_resolved) as open_complaints,
+        mode(channel order by occurred_at desc) as preferred_service_channel,
+        avg(case when handled_by = 'agent' then 1.0 when handled_by in ('self_service', 'bot') then 0.0 end)
+            as human_handled_share
+    from service_interactions
+    group by customer_id
+),
+
+purchase_summary as (
+    select
+        purchases.customer_id,
+        count(*) filter (where not purchases.is_return) as orders,
+        count(*) filter (where purchases.is_return) as returns,
+        sum(purchases.amount) as lifetime_spend,
+        coalesce(sum(purchases.amount) filter (
+            where purchases.purchase_date > observation_window.as_of - interval 12 months
+        ), 0) as spend_last_12_months,
+        min(purchases.purchased_at) filter (where not purchases.is_return) as first_purchase_at,
+        max(purchases.purchased_at) filter (where not purchases.is_return) as last_purchase_at,
+        list(distinct purchases.product_type order by purchases.product_type)
+            filter (where not purchases.is_return and purchases.product_type is not null) as product_types_held,
+        mode(purchases.store_type order by purchases.purchased_at desc) filter (where not purchases.is_return)
+            as preferred_store_type
+    from purchases
+    cross join observation_window
+    where purchases.purchase_date <= observation_window.as_of
+    group by purchases.customer_id
+),
+
+consent_summary as (
+    select
+        customer_id,
+        {% for channel in consent_channels -%}
+        any_value(status) filter (where channel = '{{ channel }}') as consent_{{ channel }},
+        {% endfor -%}
+        list(channel) filter (where status = 'opt_in') as consented_channels
+    from consents
+    group by customer_id
+),
+
+best_channel as (
+    -- Consented, then the channel the customer already uses with us, then the cheapest.
+    select
+        consent_summary.customer_id,
+        arg_min(
+            contact_channels.channel,
+            (contact_channels.service_channel is not distinct from service_summary.preferred_service_channel
+                and service_summary.preferred_service_channel is not null)::int * -1000000
+            + contact_channels.cost_per_contact
+        ) as best_contact_channel
+    from consent_summary
+    inner join contact_channels on list_contains(consent_summary.consented_channels, contact_channels.channel)
+    left join service_summary on consent_summary.customer_id = service_summary.customer_id
+    group by consent_summary.customer_id
+),
+
+final as (
+    select
+        customers.customer_id,
+        customers.full_name,
+        customers.email,
+        customers.phone,
+        customers.document_id,
+        customers.birth_date,
+        customers.city,
+        customers.state,
+        customers.first_seen_at,
+        customers.source_systems,
+        coalesce(service_summary.service_contacts, 0) as service_contacts,
+        service_summary.last_service_contact_at,
+        {% for channel in service_channels -%}
+        coalesce(service_summary.contacts_{{ channel }}, 0) as contacts_{{ channel }},
+        service_summary.last_contact_{{ channel }}_at,
+        {% endfor -%}
+        {% for type in interaction_types -%}
+        coalesce(service_summary.{{ type }}_contacts, 0) as {{ type }}_contacts,
+        service_summary.last_{{ type }}_at,
+        {% endfor -%}
+        coalesce(service_summary.open_complaints, 0) as open_complaints,
+        service_summary.preferred_service_channel,
+        case
+            when service_summary.human_handled_share is null then null
+            when service_summary.human_handled_share >= 0.7 then 'human'
+            when service_summary.human_handled_share <= 0.3 then 'self_service'
+            else 'mixed'
+        end as service_style,
+        coalesce(purchase_summary.orders, 0) as orders,
+        coalesce(purchase_summary.returns, 0) as returns,
+        coalesce(purchase_summary.lifetime_spend, 0) as lifetime_spend,
+        coalesce(purchase_summary.spend_last_12_months, 0) as spend_last_12_months,
+        purchase_summary.first_purchase_at,
+        purchase_summary.last_purchase_at,
+        coalesce(purchase_summary.product_types_held, []) as product_types_held,
+        purchase_summary.preferred_store_type,
+        {% for channel in consent_channels -%}
+        consent_summary.consent_{{ channel }},
+        {% endfor -%}
+        best_channel.best_contact_channel,
+        observation_window.as_of
+    from customers
+    cross join observation_window
+    left join service_summary on customers.customer_id = service_summary.customer_id
+    left join purchase_summary on customers.customer_id = purchase_summary.customer_id
+    left join consent_summary on customers.customer_id = consent_summary.customer_id
+    left join best_channel on customers.customer_id = best_channel.customer_id
+)
+
+select * from final

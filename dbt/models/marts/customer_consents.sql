@@ -1,0 +1,36 @@
+with
+
+consents as (
+    select * from {{ ref('stg_raw__consents') }}
+),
+
+id_map as (
+    select * from {{ ref('customer_id_map') }}
+),
+
+statements as (
+    select
+        id_map.customer_id,
+        consents.channel,
+        consents.status,
+        consents.recorded_at,
+        consents.legal_basis,
+        consents.source_system
+    from consents
+    inner join id_map
+        on consents.source_system = id_map.source_system
+        and consents.source_customer_id = id_map.source_customer_id
+    where consents.channel is not null and consents.status is not null
+),
+
+final as (
+    -- The latest statement per person and channel across all their records; opt-out wins a tie.
+    select *
+    from statements
+    qualify row_number() over (
+        partition by customer_id, channel
+        order by recorded_at desc, case status when 'opt_out' then 0 else 1 end, source_system
+    ) = 1
+)
+
+select * from final

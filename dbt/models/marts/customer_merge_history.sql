@@ -1,0 +1,54 @@
+with
+
+ledger as (
+    select * from {{ ref('int_customer_id_assignments') }}
+),
+
+edges as (
+    select * from {{ ref('int_identity_edges') }}
+),
+
+current_assignments as (
+    select record_key, customer_id
+    from ledger
+    qualify row_number() over (partition by record_key order by assigned_at desc) = 1
+),
+
+merged_records as (
+    select record_key, previous_customer_id as retired_customer_id, customer_id as kept_customer_id, assigned_at
+    from ledger
+    where reason = 'merged'
+),
+
+linking_keys as (
+    -- The keys joining the retired id's records to the rest of the merged customer.
+    select
+        merged_records.retired_customer_id,
+        merged_records.kept_customer_id,
+        unnest(edges.key_types) as key_type
+    from merged_records
+    inner join edges on merged_records.record_key = edges.record_key
+    inner join current_assignments on edges.linked_record_key = current_assignments.record_key
+    anti join merged_records as same_retired
+        on edges.linked_record_key = same_retired.record_key
+        and merged_records.retired_customer_id = same_retired.retired_customer_id
+    where current_assignments.customer_id = merged_records.kept_customer_id
+),
+
+final as (
+    select
+        merged_records.kept_customer_id,
+        merged_records.retired_customer_id,
+        min(merged_records.assigned_at) as merged_at,
+        count(*) as records_moved,
+        (
+            select list(distinct linking_keys.key_type order by linking_keys.key_type)
+            from linking_keys
+            where linking_keys.retired_customer_id = merged_records.retired_customer_id
+                and linking_keys.kept_customer_id = merged_records.kept_customer_id
+        ) as linked_by
+    from merged_records
+    group by merged_records.kept_customer_id, merged_records.retired_customer_id
+)
+
+select * from final

@@ -1,0 +1,41 @@
+with
+
+campaign_contacts as (
+    select * from {{ ref('stg_raw__campaign_contacts') }}
+),
+
+campaigns as (
+    select * from {{ ref('stg_raw__campaigns') }}
+),
+
+id_map as (
+    select * from {{ ref('customer_id_map') }}
+),
+
+final as (
+    select
+        campaign_contacts.source_system,
+        campaign_contacts.campaign_id,
+        id_map.customer_id,
+        campaign_contacts.contacted_at,
+        campaigns.campaign_name,
+        campaigns.media,
+        campaigns.objective,
+        campaigns.product_type,
+        campaigns.cost_per_contact,
+        campaign_contacts.is_control,
+        campaign_contacts.responded_at,
+        campaign_contacts.response,
+        campaign_contacts.order_id,
+        campaigns.campaign_id is not null as campaign_found,
+        id_map.has_customer_record as customer_record_found
+    from campaign_contacts
+    inner join id_map
+        on campaign_contacts.source_system = id_map.source_system
+        and campaign_contacts.source_customer_id = id_map.source_customer_id
+    left join campaigns
+        on campaign_contacts.source_system = campaigns.source_system
+        and campaign_contacts.campaign_id = campaigns.campaign_id
+)
+
+select * from final
