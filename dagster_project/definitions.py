@@ -1,15 +1,16 @@
-"""The one Dagster code location of customer360: ingest -> dbt (staging, intermediate, marts)."""
+"""The one Dagster code location of customer360: ingest -> dbt (staging, intermediate, marts) -> quality."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.defs import ingest, transform
+from dagster_project.defs import ingest, quality, transform
 from dagster_project.defs.resources import resources
 
 defs = dg.Definitions.merge(
     ingest.defs,
     transform.defs,
+    quality.defs,
     # One process, one step at a time: DuckDB allows a single writer.
     dg.Definitions(resources=resources(), executor=dg.in_process_executor),
 )

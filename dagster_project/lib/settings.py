@@ -84,6 +84,12 @@ KNOBS: dict[str, Knob] = {
         _positive_int,
         "A match key shared by more source records than this is blocked as an over-merge risk.",
     ),
+    "identity_truth": Knob(
+        "",
+        lambda text: _path(text) if text.strip() else None,
+        "Truth file (source_system, source_customer_id, person_id) to score matching against; "
+        "empty = <raw_dir>/../truth/identity.csv when it exists.",
+    ),
     "max_quarantine_share": Knob(
         "0.05", _share, "Largest share of a file's rows that may be quarantined before the file is rejected."
     ),
@@ -104,6 +110,7 @@ class Settings:
     default_margin: float
     max_order_amount: float
     identity_max_records_per_key: int
+    identity_truth: Path | None
     max_quarantine_share: float
 
     @classmethod
@@ -125,6 +132,14 @@ class Settings:
             except ValueError as error:
                 raise SettingsError(f"{variable}={text!r} is not valid: {error}") from error
         return cls(**values)
+
+    @property
+    def identity_truth_file(self) -> Path | None:
+        """The truth file to score identity matching against, if any."""
+        if self.identity_truth is not None:
+            return self.identity_truth
+        beside_raw = self.raw_dir.parent / "truth" / "identity.csv"
+        return beside_raw if beside_raw.exists() else None
 
     def dbt_vars(self) -> dict[str, object]:
         """The settings dbt models read with var() (declared, with the same defaults, in dbt_project.yml)."""
