@@ -1,0 +1,200 @@
+"""Identity resolution end to end (real Dagster, dbt, DuckDB) on 5,000 generated people."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pandas as pd
+import phonenumbers
+import pytest
+
+from dagster_project.defs.resources import DBT_PROJECT_DIR, dbt_executable
+from dagster_project.synthetic import generate
+from dagster_project.synthetic.people import cpf_check_digits, digits_to_text
+from tests.conftest import run_pipeline
+
+PEOPLE = 5000
+
+
+def query(warehouse: Path, sql: str) -> pd.DataFrame:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute(sql).df()
+
+
+def pairs(group_sizes: pd.Series) -> int:
+    return int((group_sizes * (group_sizes - 1) // 2).sum())
+
+
+@pytest.fixture(scope="module")
+def identity_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dg.ExecuteInProcessResult]:
+    folder = tmp_path_factory.mktemp("identity")
+    generate(PEOPLE, seed=11, out=folder)
+    warehouse = folder / "warehouse.duckdb"
+    result = run_pipeline(folder / "raw", warehouse)
+    assert result.success
+    return folder, warehouse, result
+
+
+def test_matching_meets_precision_and_recall_targets(identity_run):
+    folder, warehouse, result = identity_run
+    truth = pd.read_csv(folder / "truth" / "identity.csv", dtype=str)
+    id_map = query(
+        warehouse, "select source_system, source_customer_id, customer_id from marts.customer_id_map"
+    )
+    joined = truth.merge(
+        id_map, on=["source_system", "source_customer_id"], how="inner", validate="one_to_one"
+    )
+    assert len(joined) == len(truth)  # every customer record of every system got an id
+    predicted = pairs(joined.groupby("customer_id").size())
+    actual = pairs(joined.groupby("person_id").size())
+    correct = pairs(joined.groupby(["customer_id", "person_id"]).size())
+    precision, recall = correct / predicted, correct / actual
+    assert precision >= 0.995 and recall >= 0.98, (precision, recall)
+
+    # The pipeline reports the same figures, computed its own way.
+    (materialization,) = result.asset_materializations_for_node("marts__identity_match_quality")
+    assert materialization.metadata["pairwise_precision"].value == pytest.approx(precision)
+    assert materialization.metadata["pairwise_recall"].value == pytest.approx(recall)
+    reported = query(
+        warehouse, "select pairwise_precision, pairwise_recall from marts.identity_match_quality"
+    )
+    assert reported.iloc[0].tolist() == pytest.approx([precision, recall])
+
+
+def test_customer_360_and_facts_cover_every_customer_once(identity_run):
+    _, warehouse, _ = identity_run
+    counts = query(
+        warehouse,
+        """
+        select
+            (select count(*) from marts.dim_customers) as customers,
+            (select count(distinct customer_id) from marts.customer_360) as profiles,
+            (select count(*) from marts.customer_360) as profile_rows,
+            (select count(*) from marts.fct_purchases) as purchases,
+            (select count(*) from staging.stg_raw__purchases) as staged_purchases,
+            (select count(*) from marts.fct_purchases anti join marts.dim_customers using (customer_id)) as orphans
+        """,
+    ).iloc[0]
+    assert counts.customers == counts.profiles == counts.profile_rows
+    assert counts.purchases == counts.staged_purchases and counts.orphans == 0
+    # Spend in the 360 view adds up to the purchases fact.
+    totals = query(
+        warehouse,
+        "select (select sum(lifetime_spend) from marts.customer_360) as profile_spend, "
+        "(select sum(amount) from marts.fct_purchases) as fact_spend",
+    ).iloc[0]
+    assert float(totals.profile_spend) == pytest.approx(float(totals.fact_spend))
+
+
+def test_phone_keys_agree_with_libphonenumber(identity_run):
+    _, warehouse, _ = identity_run
+    phones = query(
+        warehouse,
+        "select phone, phone_key from staging.stg_raw__customers where phone is not null limit 3000",
+    )
+
+    def e164(text: str) -> str | None:
+        try:
+            number = phonenumbers.parse(text, "BR")
+        except phonenumbers.NumberParseException:
+            return None
+        personal = {
+            phonenumbers.PhoneNumberType.MOBILE,
+            phonenumbers.PhoneNumberType.FIXED_LINE,
+            phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+        }
+        # A number without an area code may be a valid premium-rate number, but it is nobody's phone.
+        if not phonenumbers.is_valid_number(number) or phonenumbers.number_type(number) not in personal:
+            return None
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    expected = phones["phone"].map(e164)
+    disagreements = phones[expected.fillna("") != phones["phone_key"].fillna("")]
+    assert len(phones) > 1000 and disagreements.empty, disagreements.head()
+
+
+def new_valid_cpf(seed: int) -> str:
+    nine = np.random.default_rng(seed).integers(1, 10, (1, 9))
+    return digits_to_text(cpf_check_digits(nine))[0]
+
+
+def test_a_record_linking_two_customers_merges_them_and_ids_stay_stable(identity_run, tmp_path):
+    folder, built_warehouse, _ = identity_run
+    raw = tmp_path / "raw"
+    shutil.copytree(folder / "raw", raw)
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(built_warehouse, warehouse)
+    before = query(
+        warehouse, "select source_system, source_customer_id, customer_id from marts.customer_id_map"
+    )
+    highest_issued = int(
+        query(warehouse, "select max(customer_id) from intermediate.int_customer_id_assignments").iloc[0, 0]
+    )
+
+    # Two different customers: one known by an e-mail, the other by a CPF, each key held by one customer only.
+    keys = query(
+        warehouse,
+        """
+        select keys.key_type, keys.key_value, any_value(id_map.customer_id) as customer_id
+        from intermediate.int_identity_keys as keys
+        inner join marts.customer_id_map as id_map
+            on keys.record_key = id_map.source_system || ':' || id_map.source_customer_id
+        where keys.key_type in ('email', 'document')
+        group by all having count(distinct id_map.customer_id) = 1
+        order by customer_id
+        """,
+    )
+    email_owner = keys[keys.key_type == "email"].iloc[0]
+    cpf_owner = keys[(keys.key_type == "document") & (keys.customer_id != email_owner.customer_id)].iloc[-1]
+    brand_new_cpf = new_valid_cpf(2024)
+    assert brand_new_cpf not in set(keys.key_value)
+    pd.DataFrame(
+        {
+            "source_customer_id": ["NOVO-1", "NOVO-2"],
+            "full_name": ["Cliente Ponte", "Zuleica Brandão Nova"],
+            "email": [email_owner.key_value, "zuleica.nova.2024@provedor.net"],
+            "document_id": [cpf_owner.key_value, brand_new_cpf],
+        }
+    ).to_csv(raw / "customers/crm/novos_cadastros.csv", index=False)
+
+    assert run_pipeline(raw, warehouse).success
+    after = query(
+        warehouse, "select source_system, source_customer_id, customer_id from marts.customer_id_map"
+    )
+    merged = before.merge(after, on=["source_system", "source_customer_id"], suffixes=("_before", "_after"))
+    involved = merged.customer_id_before.isin([email_owner.customer_id, cpf_owner.customer_id])
+    kept, retired = sorted([int(email_owner.customer_id), int(cpf_owner.customer_id)])
+    # Every other record keeps its id; the two customers converge on the older (here: lower) id.
+    assert (merged.loc[~involved, "customer_id_before"] == merged.loc[~involved, "customer_id_after"]).all()
+    assert set(merged.loc[involved, "customer_id_after"]) == {kept}
+    new_ids = after.set_index("source_customer_id").loc[["NOVO-1", "NOVO-2"], "customer_id"]
+    assert new_ids["NOVO-1"] == kept
+    assert new_ids["NOVO-2"] > highest_issued  # a brand-new person: an id never issued before
+    history = query(
+        warehouse, "select kept_customer_id, retired_customer_id, linked_by from marts.customer_merge_history"
+    )
+    assert history[["kept_customer_id", "retired_customer_id"]].values.tolist() == [[kept, retired]]
+    assert len(history.linked_by.iloc[0]) > 0
+
+    # A full rebuild (dbt --full-refresh) keeps every id: the ledger is never rebuilt.
+    subprocess.run(
+        [dbt_executable(), "build", "--full-refresh", "--quiet", "--project-dir", ".", "--profiles-dir", "."],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, "C360_WAREHOUSE": str(warehouse)},
+        check=True,
+        capture_output=True,
+    )
+    rebuilt = query(
+        warehouse, "select source_system, source_customer_id, customer_id from marts.customer_id_map"
+    )
+    assert (
+        rebuilt.sort_values(["source_system", "source_customer_id"])
+        .reset_index(drop=True)
+        .equals(after.sort_values(["source_system", "source_customer_id"]).reset_index(drop=True))
+    )
