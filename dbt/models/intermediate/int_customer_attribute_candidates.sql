@@ -33,8 +33,9 @@ attribute_values as (
             customers.loyalty_key as loyalty_id
         from customers
         inner join id_map
-            on customers.source_system = id_map.source_system
-            and customers.source_customer_id = id_map.source_customer_id
+            on
+                customers.source_system = id_map.source_system
+                and customers.source_customer_id = id_map.source_customer_id
     )
     on full_name, email, phone, document_id, birth_date, city, state, postal_code, loyalty_id
     into name attribute value candidate_value
@@ -65,7 +66,7 @@ final as (
         *,
         row_number() over (
             partition by customer_id, attribute
-            order by priority, observed_at desc nulls last, frequency desc, candidate_value
+            order by priority asc, observed_at desc nulls last, frequency desc, candidate_value asc
         ) as survivor_rank
     from counted
 )

@@ -31,13 +31,17 @@ ledger as (
 ),
 
 current_assignments as (
-    select record_key, customer_id
+    select
+        record_key,
+        customer_id
     from ledger
     qualify row_number() over (partition by record_key order by assigned_at desc) = 1
 ),
 
 id_ages as (
-    select customer_id, min(assigned_at) as issued_at
+    select
+        customer_id,
+        min(assigned_at) as issued_at
     from ledger
     group by customer_id
 ),
@@ -59,17 +63,22 @@ candidate_ids as (
 ),
 
 id_holders as (
-    select customer_id, cluster_key
+    select
+        customer_id,
+        cluster_key
     from candidate_ids
-    qualify row_number() over (partition by customer_id order by records desc, cluster_key) = 1
+    qualify row_number() over (partition by customer_id order by records desc, cluster_key asc) = 1
 ),
 
 kept_ids as (
-    select candidate_ids.cluster_key, candidate_ids.customer_id
+    select
+        candidate_ids.cluster_key,
+        candidate_ids.customer_id
     from candidate_ids
     inner join id_holders
-        on candidate_ids.customer_id = id_holders.customer_id
-        and candidate_ids.cluster_key = id_holders.cluster_key
+        on
+            candidate_ids.customer_id = id_holders.customer_id
+            and candidate_ids.cluster_key = id_holders.cluster_key
     qualify row_number() over (
         partition by candidate_ids.cluster_key order by candidate_ids.issued_at, candidate_ids.customer_id
     ) = 1
@@ -90,9 +99,15 @@ new_ids as (
 ),
 
 cluster_ids as (
-    select cluster_key, customer_id from kept_ids
+    select
+        cluster_key,
+        customer_id
+    from kept_ids
     union all
-    select cluster_key, customer_id from new_ids
+    select
+        cluster_key,
+        customer_id
+    from new_ids
 ),
 
 assignments as (

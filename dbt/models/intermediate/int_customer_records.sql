@@ -23,13 +23,25 @@ consents as (
 ),
 
 referenced_by_facts as (
-    select source_system, source_customer_id from purchases
+    select
+        source_system,
+        source_customer_id
+    from purchases
     union
-    select source_system, source_customer_id from service_interactions
+    select
+        source_system,
+        source_customer_id
+    from service_interactions
     union
-    select source_system, source_customer_id from campaign_contacts
+    select
+        source_system,
+        source_customer_id
+    from campaign_contacts
     union
-    select source_system, source_customer_id from consents
+    select
+        source_system,
+        source_customer_id
+    from consents
 ),
 
 records as (
@@ -47,8 +59,9 @@ records as (
         null::timestamp as first_seen_at
     from referenced_by_facts
     anti join customers
-        on referenced_by_facts.source_system = customers.source_system
-        and referenced_by_facts.source_customer_id = customers.source_customer_id
+        on
+            referenced_by_facts.source_system = customers.source_system
+            and referenced_by_facts.source_customer_id = customers.source_customer_id
 ),
 
 final as (

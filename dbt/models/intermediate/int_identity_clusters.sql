@@ -20,10 +20,15 @@ numbered_edges as (
     inner join records as linked_records on edges.linked_record_key = linked_records.record_key
 ),
 
-reachable(record_number, reachable_record_number) as (
-    select record_number, record_number from records
+reachable (record_number, reachable_record_number) as (
+    select
+        record_number,
+        record_number as reachable_record_number
+    from records
     union
-    select reachable.record_number, numbered_edges.linked_record_number
+    select
+        reachable.record_number,
+        numbered_edges.linked_record_number
     from reachable
     inner join numbered_edges on reachable.reachable_record_number = numbered_edges.record_number
 ),

@@ -13,8 +13,9 @@ usable_keys as (
     select identity_keys.*
     from identity_keys
     anti join blocked
-        on identity_keys.key_type = blocked.key_type
-        and identity_keys.key_value = blocked.key_value
+        on
+            identity_keys.key_type = blocked.key_type
+            and identity_keys.key_value = blocked.key_value
 ),
 
 pairs as (
@@ -24,10 +25,12 @@ pairs as (
         usable_keys.key_type
     from usable_keys
     inner join usable_keys as linked_keys
-        on usable_keys.key_type = linked_keys.key_type
-        and usable_keys.key_value = linked_keys.key_value
-        and usable_keys.record_key != linked_keys.record_key
-    where not usable_keys.needs_compatible_names
+        on
+            usable_keys.key_type = linked_keys.key_type
+            and usable_keys.key_value = linked_keys.key_value
+            and usable_keys.record_key != linked_keys.record_key
+    where
+        not usable_keys.needs_compatible_names
         or {{ names_compatible('usable_keys.name_tokens', 'linked_keys.name_tokens') }}
 ),
 

@@ -33,12 +33,12 @@ service_summary as (
         count(*) as service_contacts,
         max(occurred_at) as last_service_contact_at,
         {% for channel in service_channels -%}
-        count(*) filter (where channel = '{{ channel }}') as contacts_{{ channel }},
-        max(occurred_at) filter (where channel = '{{ channel }}') as last_contact_{{ channel }}_at,
+            count(*) filter (where channel = '{{ channel }}') as contacts_{{ channel }},
+            max(occurred_at) filter (where channel = '{{ channel }}') as last_contact_{{ channel }}_at,
         {% endfor -%}
         {% for type in interaction_types -%}
-        count(*) filter (where interaction_type = '{{ type }}') as {{ type }}_contacts,
-        max(occurred_at) filter (where interaction_type = '{{ type }}') as last_{{ type }}_at,
+            count(*) filter (where interaction_type = '{{ type }}') as {{ type }}_contacts,
+            max(occurred_at) filter (where interaction_type = '{{ type }}') as last_{{ type }}_at,
         {% endfor -%}
         count(*) filter (where interaction_type = 'complaint' and not is_resolved) as open_complaints,
         mode(channel order by occurred_at desc) as preferred_service_channel,
@@ -52,7 +52,7 @@ purchase_summary as (
     select
         purchases.customer_id,
         count(*) filter (where not purchases.is_return) as orders,
-        count(*) filter (where purchases.is_return) as returns,
+        count(*) filter (where purchases.is_return) as returned_orders,
         sum(purchases.amount) as lifetime_spend,
         coalesce(sum(purchases.amount) filter (
             where purchases.purchase_date > observation_window.as_of - interval 12 months
@@ -60,7 +60,7 @@ purchase_summary as (
         min(purchases.purchased_at) filter (where not purchases.is_return) as first_purchase_at,
         max(purchases.purchased_at) filter (where not purchases.is_return) as last_purchase_at,
         list(distinct purchases.product_type order by purchases.product_type)
-            filter (where not purchases.is_return and purchases.product_type is not null) as product_types_held,
+        filter (where not purchases.is_return and purchases.product_type is not null) as product_types_held,
         mode(purchases.store_type order by purchases.purchased_at desc) filter (where not purchases.is_return)
             as preferred_store_type
     from purchases
@@ -73,7 +73,7 @@ consent_summary as (
     select
         customer_id,
         {% for channel in consent_channels -%}
-        any_value(status) filter (where channel = '{{ channel }}') as consent_{{ channel }},
+            any_value(status) filter (where channel = '{{ channel }}') as consent_{{ channel }},
         {% endfor -%}
         list(channel) filter (where status = 'opt_in') as consented_channels
     from consents
@@ -86,8 +86,10 @@ best_channel as (
         consent_summary.customer_id,
         arg_min(
             contact_channels.channel,
-            (contact_channels.service_channel is not distinct from service_summary.preferred_service_channel
-                and service_summary.preferred_service_channel is not null)::int * -1000000
+            (
+                contact_channels.service_channel is not distinct from service_summary.preferred_service_channel
+                and service_summary.preferred_service_channel is not null
+            )::int * -1000000
             + contact_channels.cost_per_contact
         ) as best_contact_channel
     from consent_summary
@@ -111,12 +113,12 @@ final as (
         coalesce(service_summary.service_contacts, 0) as service_contacts,
         service_summary.last_service_contact_at,
         {% for channel in service_channels -%}
-        coalesce(service_summary.contacts_{{ channel }}, 0) as contacts_{{ channel }},
-        service_summary.last_contact_{{ channel }}_at,
+            coalesce(service_summary.contacts_{{ channel }}, 0) as contacts_{{ channel }},
+            service_summary.last_contact_{{ channel }}_at,
         {% endfor -%}
         {% for type in interaction_types -%}
-        coalesce(service_summary.{{ type }}_contacts, 0) as {{ type }}_contacts,
-        service_summary.last_{{ type }}_at,
+            coalesce(service_summary.{{ type }}_contacts, 0) as {{ type }}_contacts,
+            service_summary.last_{{ type }}_at,
         {% endfor -%}
         coalesce(service_summary.open_complaints, 0) as open_complaints,
         service_summary.preferred_service_channel,
@@ -127,7 +129,7 @@ final as (
             else 'mixed'
         end as service_style,
         coalesce(purchase_summary.orders, 0) as orders,
-        coalesce(purchase_summary.returns, 0) as returns,
+        coalesce(purchase_summary.returned_orders, 0) as returned_orders,
         coalesce(purchase_summary.lifetime_spend, 0) as lifetime_spend,
         coalesce(purchase_summary.spend_last_12_months, 0) as spend_last_12_months,
         purchase_summary.first_purchase_at,
@@ -135,7 +137,7 @@ final as (
         coalesce(purchase_summary.product_types_held, []) as product_types_held,
         purchase_summary.preferred_store_type,
         {% for channel in consent_channels -%}
-        consent_summary.consent_{{ channel }},
+            consent_summary.consent_{{ channel }},
         {% endfor -%}
         best_channel.best_contact_channel,
         observation_window.as_of

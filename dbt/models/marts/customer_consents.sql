@@ -18,8 +18,9 @@ statements as (
         consents.source_system
     from consents
     inner join id_map
-        on consents.source_system = id_map.source_system
-        and consents.source_customer_id = id_map.source_customer_id
+        on
+            consents.source_system = id_map.source_system
+            and consents.source_customer_id = id_map.source_customer_id
     where consents.channel is not null and consents.status is not null
 ),
 
@@ -29,7 +30,7 @@ final as (
     from statements
     qualify row_number() over (
         partition by customer_id, channel
-        order by recorded_at desc, case status when 'opt_out' then 0 else 1 end, source_system
+        order by recorded_at desc, case status when 'opt_out' then 0 else 1 end, source_system asc
     ) = 1
 )
 

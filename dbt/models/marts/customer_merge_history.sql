@@ -9,13 +9,19 @@ edges as (
 ),
 
 current_assignments as (
-    select record_key, customer_id
+    select
+        record_key,
+        customer_id
     from ledger
     qualify row_number() over (partition by record_key order by assigned_at desc) = 1
 ),
 
 merged_records as (
-    select record_key, previous_customer_id as retired_customer_id, customer_id as kept_customer_id, assigned_at
+    select
+        record_key,
+        previous_customer_id as retired_customer_id,
+        customer_id as kept_customer_id,
+        assigned_at
     from ledger
     where reason = 'merged'
 ),
@@ -30,8 +36,9 @@ linking_keys as (
     inner join edges on merged_records.record_key = edges.record_key
     inner join current_assignments on edges.linked_record_key = current_assignments.record_key
     anti join merged_records as same_retired
-        on edges.linked_record_key = same_retired.record_key
-        and merged_records.retired_customer_id = same_retired.retired_customer_id
+        on
+            edges.linked_record_key = same_retired.record_key
+            and merged_records.retired_customer_id = same_retired.retired_customer_id
     where current_assignments.customer_id = merged_records.kept_customer_id
 ),
 
@@ -44,7 +51,8 @@ final as (
         (
             select list(distinct linking_keys.key_type order by linking_keys.key_type)
             from linking_keys
-            where linking_keys.retired_customer_id = merged_records.retired_customer_id
+            where
+                linking_keys.retired_customer_id = merged_records.retired_customer_id
                 and linking_keys.kept_customer_id = merged_records.kept_customer_id
         ) as linked_by
     from merged_records

@@ -14,7 +14,10 @@ candidates as (
 
 golden_values as (
     pivot (
-        select customer_id, attribute, candidate_value
+        select
+            customer_id,
+            attribute,
+            candidate_value
         from candidates
         where survivor_rank = 1
     )
@@ -32,8 +35,9 @@ customer_records as (
         min(records.first_seen_at) as first_seen_at
     from id_map
     inner join records
-        on id_map.source_system = records.source_system
-        and id_map.source_customer_id = records.source_customer_id
+        on
+            id_map.source_system = records.source_system
+            and id_map.source_customer_id = records.source_customer_id
     group by id_map.customer_id
 ),
 

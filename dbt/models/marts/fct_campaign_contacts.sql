@@ -31,11 +31,13 @@ final as (
         id_map.has_customer_record as customer_record_found
     from campaign_contacts
     inner join id_map
-        on campaign_contacts.source_system = id_map.source_system
-        and campaign_contacts.source_customer_id = id_map.source_customer_id
+        on
+            campaign_contacts.source_system = id_map.source_system
+            and campaign_contacts.source_customer_id = id_map.source_customer_id
     left join campaigns
-        on campaign_contacts.source_system = campaigns.source_system
-        and campaign_contacts.campaign_id = campaigns.campaign_id
+        on
+            campaign_contacts.source_system = campaigns.source_system
+            and campaign_contacts.campaign_id = campaigns.campaign_id
 )
 
 select * from final

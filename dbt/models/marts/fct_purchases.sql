@@ -16,7 +16,7 @@ catalogue as (
     -- One catalogue entry per product id (the latest loaded when several catalogues list it).
     select *
     from products
-    qualify row_number() over (partition by product_id order by loaded_at desc, source_system) = 1
+    qualify row_number() over (partition by product_id order by loaded_at desc, source_system asc) = 1
 ),
 
 final as (
@@ -37,13 +37,14 @@ final as (
             purchases.cost,
             purchases.unit_cost * coalesce(purchases.quantity, 1),
             sign(purchases.amount) * catalogue.unit_cost * coalesce(purchases.quantity, 1)
-        ) as cost,
+        ) as cost,  -- noqa: RF04
         purchases.is_return,
         id_map.has_customer_record as customer_record_found
     from purchases
     inner join id_map
-        on purchases.source_system = id_map.source_system
-        and purchases.source_customer_id = id_map.source_customer_id
+        on
+            purchases.source_system = id_map.source_system
+            and purchases.source_customer_id = id_map.source_customer_id
     left join catalogue on purchases.product_id = catalogue.product_id
 )
 

@@ -24,8 +24,9 @@ final as (
         id_map.has_customer_record as customer_record_found
     from service_interactions
     inner join id_map
-        on service_interactions.source_system = id_map.source_system
-        and service_interactions.source_customer_id = id_map.source_customer_id
+        on
+            service_interactions.source_system = id_map.source_system
+            and service_interactions.source_customer_id = id_map.source_customer_id
 )
 
 select * from final

@@ -72,14 +72,18 @@ keyed as (
             when {{ is_blocklisted('phone', 'phone_number') }} then 'junk_value'
         end as phone_issue,
         case
-            when document_issue is null and document_digits != ''
+            when
+                document_issue is null and document_digits != ''
                 and {{ is_blocklisted('document', 'document_digits') }} then 'junk_value'
             else document_issue
         end as document_key_issue,
         case
-            when loyalty_number is not null
-                and ({{ is_blocklisted('loyalty', 'loyalty_number') }}
-                    or {{ is_one_repeated_character('loyalty_number') }}) then 'junk_value'
+            when
+                loyalty_number is not null
+                and (
+                    {{ is_blocklisted('loyalty', 'loyalty_number') }}
+                    or {{ is_one_repeated_character('loyalty_number') }}
+                ) then 'junk_value'
         end as loyalty_issue
     from corrected
 ),
