@@ -48,3 +48,14 @@ def test_headers_map_case_and_space_insensitively(tmp_path):
     dialect = load_dialects(tmp_path)["loja"]
     assert dialect.canonical_name("purchases", " valor total ") == "amount"
     assert dialect.canonical_name("purchases", "Order_ID") == "order_id"
+
+
+def test_dbt_var_defaults_match_the_settings_defaults():
+    """dbt run by hand uses dbt_project.yml's defaults; Dagster passes Settings.dbt_vars(): they must agree."""
+    import yaml
+
+    from dagster_project.defs.resources import DBT_PROJECT_DIR
+
+    declared = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    for name, value in Settings.load(environ={}).dbt_vars().items():
+        assert declared[name] == value, name

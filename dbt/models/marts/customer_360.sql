@@ -53,10 +53,10 @@ purchase_summary as (
         purchases.customer_id,
         count(*) filter (where not purchases.is_return) as orders,
         count(*) filter (where purchases.is_return) as returned_orders,
-        sum(purchases.amount) as lifetime_spend,
+        sum(purchases.amount)::decimal(18, 4) as lifetime_spend,
         coalesce(sum(purchases.amount) filter (
             where purchases.purchase_date > observation_window.as_of - interval 12 months
-        ), 0) as spend_last_12_months,
+        ), 0)::decimal(18, 4) as spend_last_12_months,
         min(purchases.purchased_at) filter (where not purchases.is_return) as first_purchase_at,
         max(purchases.purchased_at) filter (where not purchases.is_return) as last_purchase_at,
         list(distinct purchases.product_type order by purchases.product_type)

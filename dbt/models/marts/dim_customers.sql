@@ -12,6 +12,26 @@ candidates as (
     select * from {{ ref('int_customer_attribute_candidates') }}
 ),
 
+purchases as (
+    select * from {{ ref('fct_purchases') }}
+),
+
+service_interactions as (
+    select * from {{ ref('fct_service_interactions') }}
+),
+
+campaign_contacts as (
+    select * from {{ ref('fct_campaign_contacts') }}
+),
+
+first_events as (
+    select customer_id, min(purchased_at) as first_event_at from purchases group by customer_id
+    union all
+    select customer_id, min(occurred_at) from service_interactions group by customer_id
+    union all
+    select customer_id, min(contacted_at) from campaign_contacts group by customer_id
+),
+
 golden_values as (
     pivot (
         select
@@ -53,7 +73,11 @@ final as (
         golden_values.state,
         golden_values.postal_code,
         golden_values.loyalty_id,
-        customer_records.first_seen_at,
+        -- The first sign of the customer: a record created, a purchase, a contact.
+        least(
+            customer_records.first_seen_at,
+            (select min(first_events.first_event_at) from first_events where first_events.customer_id = customer_records.customer_id)
+        ) as first_seen_at,
         customer_records.source_systems,
         customer_records.source_records,
         customer_records.has_customer_record
