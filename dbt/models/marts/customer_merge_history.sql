@@ -8,12 +8,15 @@ edges as (
     select * from {{ ref('int_identity_edges') }}
 ),
 
+id_map as (
+    select * from {{ ref('customer_id_map') }}
+),
+
 current_assignments as (
     select
-        record_key,
+        {{ record_key('source_system', 'source_customer_id') }} as record_key,
         customer_id
-    from ledger
-    qualify row_number() over (partition by record_key order by assigned_at desc) = 1
+    from id_map
 ),
 
 merged_records as (
