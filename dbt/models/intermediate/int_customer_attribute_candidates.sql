@@ -1,6 +1,7 @@
 -- One row per customer, attribute and candidate value, with what survivorship ranks it by: the source's
--- priority for the attribute (seed source_priority; lower wins, unlisted sources last), how recent, how
--- frequent among the customer's records. survivor_rank = 1 is the golden value.
+-- priority for the attribute (seed source_priority, lower wins: an attribute's own list if it has one, else
+-- the * list; unlisted sources last), how recent, how frequent among the customer's records.
+-- survivor_rank = 1 is the golden value.
 with
 
 customers as (
@@ -41,17 +42,38 @@ attribute_values as (
     into name attribute value candidate_value
 ),
 
-prioritised as (
+attributes_with_own_priorities as (
+    select distinct source_priority.attribute
+    from source_priority
+    where source_priority.attribute != '*'
+),
+
+flagged as (
     select
         attribute_values.*,
+        attributes_with_own_priorities.attribute is not null as has_own_priorities
+    from attribute_values
+    left join attributes_with_own_priorities
+        on attribute_values.attribute = attributes_with_own_priorities.attribute
+),
+
+prioritised as (
+    -- source_priority is unique per (attribute, source_system): each join finds one row at most.
+    select
+        flagged.*,
         coalesce(
-            min(source_priority.priority) filter (where source_priority.attribute = attribute_values.attribute),
-            min(source_priority.priority) filter (where source_priority.attribute = '*'),
+            case when flagged.has_own_priorities then own_priority.priority else any_priority.priority end,
             1000
         ) as priority
-    from attribute_values
-    left join source_priority on attribute_values.source_system = source_priority.source_system
-    group by all
+    from flagged
+    left join source_priority as own_priority
+        on
+            flagged.attribute = own_priority.attribute
+            and flagged.source_system = own_priority.source_system
+    left join source_priority as any_priority
+        on
+            any_priority.attribute = '*'
+            and flagged.source_system = any_priority.source_system
 ),
 
 counted as (
