@@ -25,11 +25,23 @@ campaign_contacts as (
 ),
 
 first_events as (
-    select customer_id, min(purchased_at) as first_event_at from purchases group by customer_id
+    select
+        customer_id,
+        min(purchased_at) as first_event_at
+    from purchases
+    group by customer_id
     union all
-    select customer_id, min(occurred_at) from service_interactions group by customer_id
+    select
+        customer_id,
+        min(occurred_at) as first_event_at
+    from service_interactions
+    group by customer_id
     union all
-    select customer_id, min(contacted_at) from campaign_contacts group by customer_id
+    select
+        customer_id,
+        min(contacted_at) as first_event_at
+    from campaign_contacts
+    group by customer_id
 ),
 
 golden_values as (
@@ -76,7 +88,10 @@ final as (
         -- The first sign of the customer: a record created, a purchase, a contact.
         least(
             customer_records.first_seen_at,
-            (select min(first_events.first_event_at) from first_events where first_events.customer_id = customer_records.customer_id)
+            (
+                select min(first_events.first_event_at) from first_events
+                where first_events.customer_id = customer_records.customer_id
+            )
         ) as first_seen_at,
         customer_records.source_systems,
         customer_records.source_records,

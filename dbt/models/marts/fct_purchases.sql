@@ -33,11 +33,11 @@ final as (
         purchases.quantity,
         purchases.amount,
         -- Cost of goods: the order's own, else its unit cost, else the catalogue's unit cost, times quantity.
-        cast(coalesce(
+        (coalesce(
             purchases.cost,
             purchases.unit_cost * coalesce(purchases.quantity, 1),
             sign(purchases.amount) * catalogue.unit_cost * coalesce(purchases.quantity, 1)
-        ) as decimal(18, 4)) as cost,  -- noqa: RF04
+        ))::decimal(18, 4) as cost,  -- noqa: RF04
         purchases.is_return,
         id_map.has_customer_record as customer_record_found
     from purchases
