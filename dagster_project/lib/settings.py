@@ -90,6 +90,10 @@ KNOBS: dict[str, Knob] = {
         "Truth file (source_system, source_customer_id, person_id) to score matching against; "
         "empty = <raw_dir>/../truth/identity.csv when it exists.",
     ),
+    "rfm_window_days": Knob("0", lambda text: max(int(text), 0), "RFM over the last N days to as_of; 0 = all history."),
+    "value_window_months": Knob("12", _positive_int, "Trailing window of customer_value, in months."),
+    "most_valuable_share": Knob("0.20", _share, "Share of customers with profit >= 0 tiered most_valuable."),
+    "most_growable_share": Knob("0.20", _share, "Share of the remaining customers tiered most_growable."),
     "max_quarantine_share": Knob(
         "0.05", _share, "Largest share of a file's rows that may be quarantined before the file is rejected."
     ),
@@ -111,6 +115,10 @@ class Settings:
     max_order_amount: float
     identity_max_records_per_key: int
     identity_truth: Path | None
+    rfm_window_days: int
+    value_window_months: int
+    most_valuable_share: float
+    most_growable_share: float
     max_quarantine_share: float
 
     @classmethod
@@ -146,6 +154,11 @@ class Settings:
         return {
             "as_of": self.as_of.isoformat() if self.as_of else "",
             "identity_max_records_per_key": self.identity_max_records_per_key,
+            "rfm_window_days": self.rfm_window_days,
+            "value_window_months": self.value_window_months,
+            "default_margin": self.default_margin,
+            "most_valuable_share": self.most_valuable_share,
+            "most_growable_share": self.most_growable_share,
         }
 
     def as_environment(self) -> dict[str, str]:

@@ -27,6 +27,18 @@ observation_window as (
     select * from {{ ref('observation_window') }}
 ),
 
+customer_rfmt as (
+    select * from {{ ref('customer_rfmt') }}
+),
+
+customer_value as (
+    select * from {{ ref('customer_value') }}
+),
+
+service_tiers as (
+    select * from {{ ref('service_tiers') }}
+),
+
 service_summary as (
     select
         customer_id,
@@ -140,6 +152,20 @@ final as (
             consent_summary.consent_{{ channel }},
         {% endfor -%}
         best_channel.best_contact_channel,
+        customer_rfmt.r_score,
+        customer_rfmt.f_score,
+        customer_rfmt.m_score,
+        customer_rfmt.t_score,
+        customer_rfmt.rfm_segment,
+        customer_value.profit as profit_12_months,
+        customer_value.value_tier,
+        -- The texts: high-value callers go to experienced agents, and how much may be spent recovering a
+        -- complaint depends on the customer's value (seed service_tiers).
+        service_tiers.service_tier,
+        least(
+            greatest(customer_value.revenue, 0) * service_tiers.recovery_share_of_revenue,
+            service_tiers.recovery_cap
+        )::decimal(18, 2) as complaint_recovery_allowance,
         observation_window.as_of
     from customers
     cross join observation_window
@@ -147,6 +173,9 @@ final as (
     left join purchase_summary on customers.customer_id = purchase_summary.customer_id
     left join consent_summary on customers.customer_id = consent_summary.customer_id
     left join best_channel on customers.customer_id = best_channel.customer_id
+    left join customer_rfmt on customers.customer_id = customer_rfmt.customer_id
+    left join customer_value on customers.customer_id = customer_value.customer_id
+    left join service_tiers on customer_value.value_tier = service_tiers.value_tier
 )
 
 select * from final
