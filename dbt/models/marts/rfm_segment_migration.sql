@@ -10,7 +10,7 @@ snapshots as (
     select
         as_of,
         dense_rank() over (order by as_of desc) as recency_rank
-    from (select distinct as_of from history)
+    from (select distinct as_of from history) as snapshot_dates
 ),
 
 latest as (
