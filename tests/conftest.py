@@ -48,12 +48,15 @@ def file_rows(dataset: Path) -> dict[str, int]:
     return json.loads((dataset / "truth" / "parameters.json").read_text())["files"]
 
 
-def run_pipeline(raw_dir: Path, warehouse: Path, selection: str = "*") -> dg.ExecuteInProcessResult:
-    """Materialize the selected assets of the real code location, as `make run` does, without raising."""
+def run_pipeline(
+    raw_dir: Path, warehouse: Path, selection: str = "*", **settings: str
+) -> dg.ExecuteInProcessResult:
+    """Materialize the selected assets of the real code location, as `make run` does, without raising;
+    `settings` are further overrides (e.g. as_of="2025-06-30")."""
     from dagster_project.definitions import defs
     from dagster_project.defs.resources import resources
 
-    overrides = {"raw_dir": str(raw_dir), "warehouse": str(warehouse)}
+    overrides = {"raw_dir": str(raw_dir), "warehouse": str(warehouse), **settings}
     return dg.materialize(
         list(defs.assets or []),
         resources={**resources(), "settings": SettingsResource(overrides=overrides)},

@@ -5,22 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 import pytest
 
-from dagster_project.defs.resources import SettingsResource, resources
-
-
-def run_at(raw_dir: Path, warehouse: Path, as_of: str) -> dg.ExecuteInProcessResult:
-    from dagster_project.definitions import defs
-
-    overrides = {"raw_dir": str(raw_dir), "warehouse": str(warehouse), "as_of": as_of}
-    return dg.materialize(
-        list(defs.assets or []),
-        resources={**resources(), "settings": SettingsResource(overrides=overrides)},
-        raise_on_error=False,
-    )
+from tests.conftest import run_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +16,8 @@ def two_snapshots(generated_dataset: Path, tmp_path_factory: pytest.TempPathFact
     folder = tmp_path_factory.mktemp("snapshots")
     shutil.copytree(generated_dataset / "raw", folder / "raw")
     warehouse = folder / "warehouse.duckdb"
-    assert run_at(folder / "raw", warehouse, "2025-06-30").success
-    assert run_at(folder / "raw", warehouse, "2025-12-31").success
+    assert run_pipeline(folder / "raw", warehouse, as_of="2025-06-30").success
+    assert run_pipeline(folder / "raw", warehouse, as_of="2025-12-31").success
     return warehouse
 
 
