@@ -90,7 +90,9 @@ KNOBS: dict[str, Knob] = {
         "Truth file (source_system, source_customer_id, person_id) to score matching against; "
         "empty = <raw_dir>/../truth/identity.csv when it exists.",
     ),
-    "rfm_window_days": Knob("0", lambda text: max(int(text), 0), "RFM over the last N days to as_of; 0 = all history."),
+    "rfm_window_days": Knob(
+        "0", lambda text: max(int(text), 0), "RFM over the last N days to as_of; 0 = all history."
+    ),
     "value_window_months": Knob("12", _positive_int, "Trailing window of customer_value, in months."),
     "most_valuable_share": Knob("0.20", _share, "Share of customers with profit >= 0 tiered most_valuable."),
     "most_growable_share": Knob("0.20", _share, "Share of the remaining customers tiered most_growable."),
