@@ -161,6 +161,8 @@ class Settings:
             "default_margin": self.default_margin,
             "most_valuable_share": self.most_valuable_share,
             "most_growable_share": self.most_growable_share,
+            "clv_time_unit": self.clv_time_unit,
+            "clv_holdout": self.clv_holdout,
         }
 
     def as_environment(self) -> dict[str, str]:

@@ -1,0 +1,88 @@
+-- One row per customer and cut: the CLV model inputs (Fader, Hardie & Lee) at day grain, in the configured
+-- time unit. Same-day orders are one purchase day and a return counts net into its day; a day whose net
+-- is not positive is no purchase. frequency = repeat purchase days, recency = first to last purchase day,
+-- T = first purchase day to the cut's end, monetary_value = mean net of the repeat purchase days.
+-- Cuts: 'production' ends at as_of; 'calibration' ends var('clv_holdout') units earlier and carries the
+-- holdout actuals (purchase days after it, up to as_of) for the backtest.
+{%- set days_per_unit = 7 if var('clv_time_unit') == 'week' else 1 %}
+with
+
+purchases as (
+    select * from {{ ref('fct_purchases') }}
+),
+
+observation_window as (
+    select * from {{ ref('observation_window') }}
+),
+
+cuts as (
+    select
+        'production' as cut,
+        as_of as period_end,
+        as_of
+    from observation_window
+    union all
+    select
+        'calibration' as cut,
+        as_of - {{ var('clv_holdout') * days_per_unit }} as period_end,
+        as_of
+    from observation_window
+),
+
+purchase_days as (
+    select
+        customer_id,
+        purchase_date,
+        sum(amount) as net_amount
+    from purchases
+    group by customer_id, purchase_date
+    having sum(amount) > 0
+),
+
+numbered as (
+    select
+        cuts.cut,
+        cuts.period_end,
+        cuts.as_of,
+        purchase_days.customer_id,
+        purchase_days.purchase_date,
+        purchase_days.net_amount,
+        purchase_days.purchase_date <= cuts.period_end as in_period,
+        min(purchase_days.purchase_date) over (partition by cuts.cut, purchase_days.customer_id)
+            as first_purchase_date
+    from purchase_days
+    cross join cuts
+    where purchase_days.purchase_date <= cuts.as_of
+),
+
+per_customer as (
+    select
+        cut,
+        customer_id,
+        any_value(period_end) as period_end,
+        any_value(first_purchase_date) as first_purchase_date,
+        count(*) filter (where in_period) - 1 as frequency,
+        max(purchase_date) filter (where in_period) as last_purchase_date,
+        coalesce(avg(net_amount) filter (where in_period and purchase_date > first_purchase_date), 0)
+            as monetary_value,
+        count(*) filter (where not in_period) as holdout_purchase_days
+    from numbered
+    group by cut, customer_id
+    having min(purchase_date) <= any_value(period_end)
+),
+
+final as (
+    select
+        customer_id,
+        cut,
+        period_end,
+        frequency,
+        (last_purchase_date - first_purchase_date) / {{ days_per_unit }} as recency,
+        (period_end - first_purchase_date) / {{ days_per_unit }} as t,
+        monetary_value::double as monetary_value,
+        case when cut = 'calibration' then holdout_purchase_days end as holdout_purchase_days,
+        '{{ var("clv_time_unit") }}' as time_unit
+    from per_customer
+)
+
+select * from final
