@@ -137,3 +137,12 @@
             )
     )
 {%- endmacro %}
+
+{#- Each record's current customer id in the id ledger: its latest assignment. -#}
+{% macro current_assignments(ledger) -%}
+    select
+        record_key,
+        customer_id
+    from {{ ledger }}
+    qualify row_number() over (partition by record_key order by assigned_at desc) = 1
+{%- endmacro %}

@@ -31,11 +31,7 @@ ledger as (
 ),
 
 current_assignments as (
-    select
-        record_key,
-        customer_id
-    from ledger
-    qualify row_number() over (partition by record_key order by assigned_at desc) = 1
+    {{ current_assignments('ledger') }}
 ),
 
 id_ages as (
