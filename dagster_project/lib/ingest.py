@@ -585,6 +585,3 @@ def _log(connection: duckdb.DuckDBPyConnection, context: LoadContext, outcome: F
         },
     )
 
-
-def describe_outcomes(outcomes: Iterable[FileOutcome]) -> list[str]:
-    return [outcome.message for outcome in outcomes if outcome.message]
