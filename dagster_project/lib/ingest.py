@@ -584,4 +584,3 @@ def _log(connection: duckdb.DuckDBPyConnection, context: LoadContext, outcome: F
             "at": context.loaded_at,
         },
     )
-
