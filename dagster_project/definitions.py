@@ -1,15 +1,17 @@
-"""The one Dagster code location of customer360: ingest -> dbt (staging, intermediate, marts) -> quality."""
+"""The one Dagster code location of customer360: ingest -> dbt (staging, intermediate, marts) -> CLV ->
+dbt (marts that read CLV) -> quality."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.defs import ingest, quality, transform
+from dagster_project.defs import clv, ingest, quality, transform
 from dagster_project.defs.resources import resources
 
 defs = dg.Definitions.merge(
     ingest.defs,
     transform.defs,
+    clv.defs,
     quality.defs,
     # One process, one step at a time: DuckDB allows a single writer.
     dg.Definitions(resources=resources(), executor=dg.in_process_executor),

@@ -1,4 +1,5 @@
-"""dbt assets: every model, seed and test of dbt/ (staging, intermediate, marts), built by `dbt build`."""
+"""dbt assets: every model, seed and test of dbt/ (staging, intermediate, marts), built by `dbt build` in two
+steps around the CLV asset."""
 
 import json
 from collections.abc import Iterator, Mapping
@@ -21,14 +22,38 @@ class Translator(DagsterDbtTranslator):
         return fqn[1]
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=Translator(), pool=WAREHOUSE_POOL)
-def dbt_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource
-) -> Iterator[Any]:
-    """Run `dbt build` on the selected models with the run's settings in dbt's environment."""
-    config = settings.get()
-    with environment(config.as_environment()):
-        yield from dbt.cli(["build", "--vars", json.dumps(config.dbt_vars())], context=context).stream()
+# The CLV asset (Python) sits inside the dbt graph: it reads intermediate.int_clv_inputs and the marts that
+# read its scores (source `clv`) run after it. So dbt runs in two steps around it.
+AFTER_CLV = "source:clv+"
 
 
-defs = dg.Definitions(assets=[dbt_models])
+def _dbt_step(name: str, description: str, **selection: str) -> dg.AssetsDefinition:
+    """A `dbt build` step over the selected part of the project, with the run's settings in dbt's environment."""
+
+    def build(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource
+    ) -> Iterator[Any]:
+        config = settings.get()
+        with environment(config.as_environment()):
+            yield from dbt.cli(["build", "--vars", json.dumps(config.dbt_vars())], context=context).stream()
+
+    build.__doc__ = description
+    return dbt_assets(
+        manifest=dbt_project.manifest_path,
+        dagster_dbt_translator=Translator(),
+        pool=WAREHOUSE_POOL,
+        name=name,
+        **selection,
+    )(build)
+
+
+dbt_models = _dbt_step(
+    "dbt_models", "Seeds, staging, intermediate and the marts that do not need CLV.", exclude=AFTER_CLV
+)
+dbt_models_after_clv = _dbt_step(
+    "dbt_models_after_clv",
+    "The marts that read marts.customer_clv (customer_value, customer_360 and what depends on them).",
+    select=AFTER_CLV,
+)
+
+defs = dg.Definitions(assets=[dbt_models, dbt_models_after_clv])

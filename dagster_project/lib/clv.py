@@ -8,8 +8,10 @@ which has the same likelihood as one row per customer and is orders of magnitude
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 from lifetimes.utils import ConvergenceError
@@ -20,6 +22,10 @@ TRANSACTION_MODELS = {
     "mbgnbd": ModifiedBetaGeoFitter,
 }
 SPEND_MODEL = "gammagamma"
+HISTORY = ["frequency", "recency", "T"]  # what the repeat-purchase models take, per customer
+SPEND_HISTORY = ["frequency", "monetary_value"]  # what Gamma-Gamma takes
+TOLERANCES = (1e-7, 1e-6)  # the optimiser's: lifetimes' default, then one retry
+FIT_TOLERANCE = 0.25  # largest relative gap between a fit's implied aggregate and the data's
 
 
 class ClvFitError(RuntimeError):
@@ -28,13 +34,15 @@ class ClvFitError(RuntimeError):
 
 @dataclass(frozen=True)
 class ModelFit:
-    """A fitted model: lifetimes' parameter names and values, and the data it saw."""
+    """A fitted model: lifetimes' parameter names and values, the data it saw, and the gradient tolerance the
+    optimiser converged to."""
 
     model: str
     parameters: dict[str, float]
     log_likelihood: float
     n_customers: int
     n_unique_rows: int
+    tolerance: float
 
 
 def sufficient_statistics(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -42,31 +50,90 @@ def sufficient_statistics(frame: pd.DataFrame, columns: list[str]) -> pd.DataFra
     return frame.groupby(columns, as_index=False, sort=True).size().rename(columns={"size": "weight"})
 
 
-def _checked(model: str, fitter: object, weights: pd.Series) -> ModelFit:
+def _checked(
+    model: str, fitter: object, unique: pd.DataFrame, columns: list[str], tolerance: float
+) -> ModelFit:
+    """The fit's parameters, refused unless finite and positive, and its total log-likelihood over customers.
+
+    lifetimes' own `_negative_log_likelihood_` is a mean, and BG/NBD's is taken on time rescaled to 10 / max(T),
+    so it is recomputed here from the parameters on the data as given (CDNOW BG/NBD: -9582.4, as published)."""
     parameters = {name: float(value) for name, value in fitter.params_.items()}
     if not all(math.isfinite(value) and value > 0 for value in parameters.values()):
         raise ClvFitError(f"{model} fit is degenerate: parameters {parameters} must be finite and positive")
-    # lifetimes minimises the weighted mean negative log-likelihood (Pareto/NBD divides by the mean weight).
-    scale = weights.mean() if model == "paretonbd" else weights.sum()
-    log_likelihood = -float(fitter._negative_log_likelihood_) * float(scale)
+    values = np.array(list(parameters.values()))
+    weights = unique["weight"].to_numpy(dtype=float)
+    data = [unique[column].to_numpy(dtype=float) for column in columns]
+    if model == "paretonbd":  # takes plain parameters and divides the weighted sum by the mean weight
+        negative = type(fitter)._negative_log_likelihood(values, *data, weights, 0.0) * weights.mean()
+    else:  # take log-parameters and divide by the total weight
+        negative = type(fitter)._negative_log_likelihood(np.log(values), *data, weights, 0.0) * weights.sum()
+    log_likelihood = -float(negative)
     if not math.isfinite(log_likelihood):
         raise ClvFitError(f"{model} fit has a non-finite log-likelihood")
-    return ModelFit(model, parameters, log_likelihood, int(weights.sum()), len(weights))
+    return ModelFit(model, parameters, log_likelihood, int(weights.sum()), len(weights), tolerance)
 
 
-def fit_transactions(summary: pd.DataFrame, model: str = "bgnbd") -> tuple[ModelFit, object]:
-    """Fit the repeat-purchase model on (frequency, recency, T) per customer, through sufficient statistics."""
+def _minimise(model: str, customers: int, fit: Callable[[float], object]) -> float:
+    """Run `fit(tol)` at lifetimes' tolerance, then once at TOLERANCES' looser one: BFGS can stop with
+    "precision loss" at an optimum its gradient tolerance cannot certify. The checks after the fit judge it."""
+    for tolerance in TOLERANCES:
+        try:
+            fit(tolerance)
+            return tolerance
+        except ConvergenceError as error:
+            refusal = _failed(model, customers, error)
+        except (ValueError, FloatingPointError) as error:
+            raise _failed(model, customers, error) from error
+    raise refusal
+
+
+def _failed(model: str, customers: int, error: Exception) -> ClvFitError:
+    """The optimiser's complaint in one line (lifetimes appends scipy's whole result to it)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return ClvFitError(
+        f"{model} fit failed on {customers} customers: {lines[0] if lines else type(error).__name__}"
+    )
+
+
+def _check_reproduces(model: str, what: str, implied: float, observed: float) -> None:
+    """A usable fit gives back, in aggregate, the data it was fitted on (within FIT_TOLERANCE)."""
+    if not math.isfinite(implied) or abs(implied - observed) > FIT_TOLERANCE * abs(observed):
+        raise ClvFitError(
+            f"{model} fit is degenerate: it implies {implied:,.2f} {what} where the data has {observed:,.2f}"
+        )
+
+
+def fit_transactions(
+    summary: pd.DataFrame, model: str = "bgnbd", unique_rows: bool = True
+) -> tuple[ModelFit, object]:
+    """Fit the repeat-purchase model on (frequency, recency, T) per customer, through sufficient statistics
+    (or, with unique_rows=False, one row per customer: the same fit, slower; for comparison)."""
     if model not in TRANSACTION_MODELS:
         raise ClvFitError(f"unknown model {model!r}; choose one of {sorted(TRANSACTION_MODELS)}")
     if summary.empty:
         raise ClvFitError(f"{model}: no customers to fit")
-    unique = sufficient_statistics(summary, ["frequency", "recency", "T"])
+    if not (summary["frequency"] > 0).any():
+        raise ClvFitError(
+            f"{model}: none of {len(summary)} customers bought again; the model cannot be identified"
+        )
+    if unique_rows:
+        unique = sufficient_statistics(summary, HISTORY)
+    else:
+        unique = summary[HISTORY].reset_index(drop=True).assign(weight=1)
     fitter = TRANSACTION_MODELS[model]()
-    try:
-        fitter.fit(unique["frequency"], unique["recency"], unique["T"], weights=unique["weight"])
-    except (ConvergenceError, ValueError, FloatingPointError) as error:
-        raise ClvFitError(f"{model} fit failed on {len(summary)} customers: {error}".strip()) from error
-    return _checked(model, fitter, unique["weight"]), fitter
+    tolerance = _minimise(
+        model,
+        len(summary),
+        lambda tol: fitter.fit(
+            unique["frequency"], unique["recency"], unique["T"], weights=unique["weight"], tol=tol
+        ),
+    )
+    fit = _checked(model, fitter, unique, HISTORY, tolerance)
+    implied = float((fitter.expected_number_of_purchases_up_to_time(unique["T"]) * unique["weight"]).sum())
+    _check_reproduces(
+        model, "repeat purchases", implied, float((unique["frequency"] * unique["weight"]).sum())
+    )
+    return fit, fitter
 
 
 def fit_spend(summary: pd.DataFrame) -> tuple[ModelFit, object]:
@@ -74,15 +141,25 @@ def fit_spend(summary: pd.DataFrame) -> tuple[ModelFit, object]:
     repeat_buyers = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
     if repeat_buyers.empty:
         raise ClvFitError("gammagamma: no repeat buyer with positive spend to fit")
-    unique = sufficient_statistics(repeat_buyers, ["frequency", "monetary_value"])
+    unique = sufficient_statistics(repeat_buyers, SPEND_HISTORY)
+    # Gamma-Gamma is scale-equivariant (spend / c gives v / c, same p and q): fitting spend in units of its
+    # mean keeps the optimiser well conditioned whatever the currency, then v is scaled back.
+    scale = float((unique["monetary_value"] * unique["weight"]).sum() / unique["weight"].sum())
     fitter = GammaGammaFitter()
-    try:
-        fitter.fit(unique["frequency"], unique["monetary_value"], weights=unique["weight"])
-    except (ConvergenceError, ValueError, FloatingPointError) as error:
-        raise ClvFitError(
-            f"gammagamma fit failed on {len(repeat_buyers)} customers: {error}".strip()
-        ) from error
-    return _checked(SPEND_MODEL, fitter, unique["weight"]), fitter
+    tolerance = _minimise(
+        SPEND_MODEL,
+        len(repeat_buyers),
+        lambda tol: fitter.fit(
+            unique["frequency"], unique["monetary_value"] / scale, weights=unique["weight"], tol=tol
+        ),
+    )
+    fitter.params_["v"] = fitter.params_["v"] * scale
+    fit = _checked(SPEND_MODEL, fitter, unique, SPEND_HISTORY, tolerance)
+    p, q, v = (fit.parameters[name] for name in ("p", "q", "v"))
+    if q <= 1:
+        raise ClvFitError(f"gammagamma fit is degenerate: q = {q:.4g} <= 1 has no finite mean spend")
+    _check_reproduces(SPEND_MODEL, "mean spend of repeat buyers", p * v / (q - 1), scale)
+    return fit, fitter
 
 
 def frequency_monetary_correlation(summary: pd.DataFrame) -> float:
@@ -91,3 +168,172 @@ def frequency_monetary_correlation(summary: pd.DataFrame) -> float:
     if len(repeat_buyers) < 2:
         return float("nan")
     return float(repeat_buyers["frequency"].corr(repeat_buyers["monetary_value"]))
+
+
+DAYS_PER_UNIT = {"day": 1, "week": 7}
+FREQUENCY_GROUP_CAP = 7  # the backtest table groups seven or more repeat purchase days together, as FHL do
+
+
+def rate_per_unit(annual_rate: float, time_unit: str) -> float:
+    """The discount rate per model time unit equivalent to an annual rate (compounded)."""
+    return (1 + annual_rate) ** (DAYS_PER_UNIT[time_unit] / 365.25) - 1
+
+
+def discounted_expected_purchases(
+    fitter: object,
+    history: pd.DataFrame,
+    periods: int,
+    rate_per_period: float,
+    period_length: float = 1.0,
+) -> np.ndarray:
+    """Expected purchases in each of `periods` future periods of `period_length` units, each discounted to
+    today by (1 + rate_per_period) ** k, summed. The same sum lifetimes' customer_lifetime_value makes, for any
+    period length (lifetimes fixes the period at a month)."""
+    total = np.zeros(len(history))
+    previous = np.zeros(len(history))
+    for period in range(1, periods + 1):
+        cumulative = np.asarray(
+            fitter.conditional_expected_number_of_purchases_up_to_time(
+                period * period_length, history["frequency"], history["recency"], history["T"]
+            ),
+            dtype=float,
+        )
+        total += (cumulative - previous) / (1 + rate_per_period) ** period
+        previous = cumulative
+    return total
+
+
+def _on_unique_rows(frame: pd.DataFrame, columns: list[str], compute) -> pd.DataFrame:
+    """Compute per unique combination of `columns` (a frame of new columns), then give every row its values."""
+    unique = frame[columns].drop_duplicates().reset_index(drop=True)
+    computed = pd.concat([unique, compute(unique)], axis=1)
+    return frame[columns].merge(computed, on=columns, how="left", validate="many_to_one")
+
+
+def score_customers(
+    customers: pd.DataFrame,
+    transactions: object,
+    spend: object,
+    horizon: int,
+    annual_discount_rate: float,
+    time_unit: str,
+) -> pd.DataFrame:
+    """Per customer (customer_id, frequency, recency, T, monetary_value, margin_rate): p_alive, expected
+    purchases over `horizon` units, expected average spend and the discounted CLV as profit (spend x margin).
+    A customer with no positive repeat spend gets the population's expected spend (Gamma-Gamma at x = 0)."""
+    rate = rate_per_unit(annual_discount_rate, time_unit)
+
+    def purchases(history: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "p_alive": np.asarray(
+                    transactions.conditional_probability_alive(
+                        history["frequency"], history["recency"], history["T"]
+                    ),
+                    dtype=float,
+                ),
+                "expected_purchases": np.asarray(
+                    transactions.conditional_expected_number_of_purchases_up_to_time(
+                        horizon, history["frequency"], history["recency"], history["T"]
+                    ),
+                    dtype=float,
+                ),
+                "discounted_purchases": discounted_expected_purchases(transactions, history, horizon, rate),
+            }
+        )
+
+    def average_spend(repeat_spend: pd.DataFrame) -> pd.DataFrame:
+        expected = spend.conditional_expected_average_profit(
+            repeat_spend["spend_frequency"], repeat_spend["spend_value"]
+        )
+        return pd.DataFrame({"expected_avg_spend": np.asarray(expected, dtype=float)})
+
+    has_repeat_spend = (customers["frequency"] > 0) & (customers["monetary_value"] > 0)
+    spend_inputs = pd.DataFrame(
+        {
+            "spend_frequency": customers["frequency"].where(has_repeat_spend, 0),
+            "spend_value": customers["monetary_value"].where(has_repeat_spend, 0.0),
+        }
+    )
+    scored = pd.concat(
+        [
+            customers[["customer_id"]].reset_index(drop=True),
+            _on_unique_rows(customers.reset_index(drop=True), HISTORY, purchases).drop(columns=HISTORY),
+            _on_unique_rows(spend_inputs, ["spend_frequency", "spend_value"], average_spend)[
+                ["expected_avg_spend"]
+            ],
+        ],
+        axis=1,
+    )
+    scored["clv"] = (
+        scored.pop("discounted_purchases")
+        * scored["expected_avg_spend"]
+        * customers["margin_rate"].to_numpy()
+    )
+    values = scored[["p_alive", "expected_purchases", "expected_avg_spend", "clv"]]
+    if not np.isfinite(values.to_numpy(dtype=float)).all() or (values < 0).any().any():
+        raise ClvFitError("scoring gave a negative or non-finite value; the fitted parameters cannot be used")
+    return scored
+
+
+def predict_holdout(transactions: object, calibration: pd.DataFrame, holdout_units: float) -> pd.Series:
+    """Each calibration customer's expected purchases in the `holdout_units` after calibration ends."""
+
+    def expected(history: pd.DataFrame) -> pd.DataFrame:
+        predicted = transactions.conditional_expected_number_of_purchases_up_to_time(
+            holdout_units, history["frequency"], history["recency"], history["T"]
+        )
+        return pd.DataFrame({"predicted": np.asarray(predicted, dtype=float)})
+
+    return _on_unique_rows(calibration.reset_index(drop=True), HISTORY, expected)["predicted"]
+
+
+def backtest_by_frequency(calibration: pd.DataFrame, predicted: pd.Series) -> pd.DataFrame:
+    """Predicted and actual holdout purchases per calibration frequency (FREQUENCY_GROUP_CAP = that or more)."""
+    frame = pd.DataFrame(
+        {
+            "calibration_frequency": calibration["frequency"].clip(upper=FREQUENCY_GROUP_CAP).to_numpy(),
+            "predicted": predicted.to_numpy(),
+            "actual": calibration["holdout_purchase_days"].to_numpy(),
+        }
+    )
+    return (
+        frame.groupby("calibration_frequency", as_index=False)
+        .agg(
+            customers=("actual", "size"),
+            predicted_purchases=("predicted", "sum"),
+            actual_purchases=("actual", "sum"),
+        )
+        .astype({"calibration_frequency": int, "customers": int, "actual_purchases": int})
+    )
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """A model fitted on the calibration cut, its holdout forecast and what happened."""
+
+    transactions: ModelFit
+    spend: ModelFit
+    holdout_units: float
+    predicted_total: float
+    actual_total: int
+    mean_absolute_error: float
+    by_frequency: pd.DataFrame
+
+
+def backtest(calibration: pd.DataFrame, model: str, holdout_units: float) -> Backtest:
+    """Fit on the calibration cut (frequency, recency, T, monetary_value, holdout_purchase_days), predict each
+    customer's holdout purchases and compare with the actual ones."""
+    transactions, fitter = fit_transactions(calibration, model)
+    spend, _ = fit_spend(calibration)
+    predicted = predict_holdout(fitter, calibration, holdout_units)
+    actual = calibration["holdout_purchase_days"].reset_index(drop=True)
+    return Backtest(
+        transactions=transactions,
+        spend=spend,
+        holdout_units=holdout_units,
+        predicted_total=float(predicted.sum()),
+        actual_total=int(actual.sum()),
+        mean_absolute_error=float((predicted - actual).abs().mean()),
+        by_frequency=backtest_by_frequency(calibration, predicted),
+    )

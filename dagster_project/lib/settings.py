@@ -18,6 +18,10 @@ from typing import Any
 ENV_PREFIX = "C360_"
 
 
+# The repeat-purchase models of lib/clv.py (TRANSACTION_MODELS), named here so settings need not import lifetimes.
+CLV_MODELS = ("bgnbd", "paretonbd", "mbgnbd")
+
+
 class SettingsError(ValueError):
     """A setting has a value that cannot be used; the message names the variable."""
 
@@ -35,6 +39,13 @@ def _time_unit(text: str) -> str:
     if unit not in {"day", "week"}:
         raise ValueError("must be 'day' or 'week'")
     return unit
+
+
+def _clv_model(text: str) -> str:
+    model = text.strip().lower()
+    if model not in CLV_MODELS:
+        raise ValueError(f"must be one of {', '.join(CLV_MODELS)}")
+    return model
 
 
 def _share(text: str) -> float:
@@ -73,6 +84,7 @@ KNOBS: dict[str, Knob] = {
     "export_dir": Knob("exports", _path, "Where segment exports are written: <export_dir>/<as_of>/."),
     "serving": Knob("data/serving.duckdb", _path, "The published file BI tools read."),
     "as_of": Knob("", _optional_date, "Observation end (YYYY-MM-DD); empty = latest event date loaded."),
+    "clv_model": Knob("bgnbd", _clv_model, "Repeat-purchase model: bgnbd, paretonbd or mbgnbd."),
     "clv_time_unit": Knob("week", _time_unit, "Time unit of the CLV models: day or week."),
     "clv_holdout": Knob("26", _positive_int, "Backtest holdout length, in CLV time units."),
     "clv_horizon": Knob("52", _positive_int, "CLV prediction horizon, in CLV time units."),
@@ -109,6 +121,7 @@ class Settings:
     export_dir: Path
     serving: Path
     as_of: date | None
+    clv_model: str
     clv_time_unit: str
     clv_holdout: int
     clv_horizon: int

@@ -82,7 +82,9 @@ def simulate_purchases(
     rng: np.random.Generator, person_count: int, window_days: float, model: PurchaseModel
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Transactions of the BG/NBD process (first purchase at the customer's birth, then Poisson at rate
-    lambda until the customer drops out with probability p after a purchase), with Gamma-Gamma spend.
+    lambda until the customer drops out with probability p after a repeat purchase: as in BG/NBD, the first
+    purchase never ends a life, so a customer makes min(K, Geometric(p)) repeat purchases), with Gamma-Gamma
+    spend.
     Returns (orders with person index, day and amount; latent per-person parameters)."""
     buyer = rng.random(person_count) < model.buyer_share
     purchase_rate = rng.gamma(model.r, 1 / model.alpha, person_count) / 7  # per day
@@ -91,14 +93,14 @@ def simulate_purchases(
     birth = rng.uniform(0, window_days, person_count)
 
     # Repeat purchases within the window: K ~ Poisson(lambda * remaining) events, of which the customer
-    # lives through the first min(K, N - 1), N ~ Geometric(p) purchases in all. The first m of K uniform
-    # order statistics on [0, remaining] are remaining * S_j / (S_m + Gamma(K + 1 - m)), S_j sums of
+    # lives through the first min(K, N), N ~ Geometric(p) on 1, 2, ... repeat purchases before dropping
+    # out. The first m of K uniform order statistics on [0, remaining] are remaining * S_j / (S_m + Gamma(K + 1 - m)), S_j sums of
     # exponentials: exact, and sized to what is kept.
     buyers = np.flatnonzero(buyer)
     remaining = window_days - birth[buyers]
     events = rng.poisson(purchase_rate[buyers] * remaining)
-    lifetime_purchases = rng.geometric(dropout[buyers])
-    repeats = np.minimum(events, lifetime_purchases - 1)
+    repeats_before_dropout = rng.geometric(dropout[buyers])
+    repeats = np.minimum(events, repeats_before_dropout)
     owner = np.repeat(buyers, repeats)
     spacing = rng.exponential(1.0, len(owner))
     ends = np.cumsum(repeats)
@@ -129,6 +131,29 @@ def simulate_purchases(
         }
     )
     return orders, latent
+
+
+def clv_summary(orders: pd.DataFrame, window_days: float, days_per_unit: int = 7) -> pd.DataFrame:
+    """The answer key for the CLV inputs of simulated orders (person, day, amount), computed here apart from
+    int_clv_inputs: per person at day grain, frequency, recency and T in units of `days_per_unit` days, and
+    the mean spend of the repeat purchase days."""
+    days = (
+        orders.assign(day=np.floor(orders["day"]).astype(int))
+        .groupby(["person", "day"], as_index=False)["amount"]
+        .sum()
+    )
+    grouped = days.groupby("person")
+    first, last, count = grouped["day"].min(), grouped["day"].max(), grouped["day"].size()
+    repeat_spend = days[days["day"] > days["person"].map(first)].groupby("person")["amount"].mean()
+    return pd.DataFrame(
+        {
+            "customer_id": first.index,
+            "frequency": (count - 1).to_numpy(),
+            "recency": ((last - first) / days_per_unit).to_numpy(),
+            "T": ((np.floor(window_days) - first) / days_per_unit).to_numpy(),
+            "monetary_value": repeat_spend.reindex(first.index, fill_value=0.0).to_numpy(),
+        }
+    )
 
 
 def products_catalogue(rng: np.random.Generator, per_type: int = 20) -> pd.DataFrame:

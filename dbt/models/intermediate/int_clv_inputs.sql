@@ -1,7 +1,9 @@
 -- One row per customer and cut: the CLV model inputs (Fader, Hardie & Lee) at day grain, in the configured
--- time unit. Same-day orders are one purchase day and a return counts net into its day; a day whose net
--- is not positive is no purchase. frequency = repeat purchase days, recency = first to last purchase day,
+-- time unit. Same-day orders are one purchase day and a return counts net into its day; a day with only
+-- returns is no purchase. frequency = repeat purchase days, recency = first to last purchase day,
 -- T = first purchase day to the cut's end, monetary_value = mean net of the repeat purchase days.
+-- margin_rate (both cuts): the customer's gross margin on all purchases to as_of, costs known or at the
+-- default margin, within [0, 1]; CLV is spend times it.
 -- Cuts: 'production' ends at as_of; 'calibration' ends var('clv_holdout') units earlier and carries the
 -- holdout actuals (purchase days after it, up to as_of) for the backtest.
 {%- set days_per_unit = 7 if var('clv_time_unit') == 'week' else 1 %}
@@ -36,7 +38,20 @@ purchase_days as (
         sum(amount) as net_amount
     from purchases
     group by customer_id, purchase_date
-    having sum(amount) > 0
+    having count(*) filter (where not is_return) > 0
+),
+
+margins as (
+    select
+        purchases.customer_id,
+        greatest(least(
+            1 - sum({{ cost_of_goods('purchases.amount', 'purchases.cost') }}) / sum(purchases.amount), 1
+        ), 0) as margin_rate
+    from purchases
+    cross join observation_window
+    where purchases.purchase_date <= observation_window.as_of
+    group by purchases.customer_id
+    having sum(purchases.amount) > 0
 ),
 
 numbered as (
@@ -73,16 +88,19 @@ per_customer as (
 
 final as (
     select
-        customer_id,
-        cut,
-        period_end,
-        frequency,
-        (last_purchase_date - first_purchase_date) / {{ days_per_unit }} as recency,
-        (period_end - first_purchase_date) / {{ days_per_unit }} as t,
-        monetary_value::double as monetary_value,
-        case when cut = 'calibration' then holdout_purchase_days end as holdout_purchase_days,
+        per_customer.customer_id,
+        per_customer.cut,
+        per_customer.period_end,
+        per_customer.frequency,
+        (per_customer.last_purchase_date - per_customer.first_purchase_date) / {{ days_per_unit }} as recency,
+        (per_customer.period_end - per_customer.first_purchase_date) / {{ days_per_unit }} as t,
+        per_customer.monetary_value::double as monetary_value,
+        case when per_customer.cut = 'calibration' then per_customer.holdout_purchase_days end
+            as holdout_purchase_days,
+        round(coalesce(margins.margin_rate, {{ var('default_margin') }}), 6)::double as margin_rate,
         '{{ var("clv_time_unit") }}' as time_unit
     from per_customer
+    left join margins on per_customer.customer_id = margins.customer_id
 )
 
 select * from final

@@ -35,6 +35,10 @@ customer_value as (
     select * from {{ ref('customer_value') }}
 ),
 
+customer_clv as (
+    select * from {{ source('clv', 'customer_clv') }}
+),
+
 service_tiers as (
     select * from {{ ref('service_tiers') }}
 ),
@@ -159,6 +163,9 @@ final as (
         customer_rfmt.rfm_segment,
         customer_value.profit as profit_12_months,
         customer_value.value_tier,
+        customer_clv.p_alive,
+        customer_clv.expected_purchases,
+        customer_value.clv,
         -- The texts: high-value callers go to experienced agents, and how much may be spent recovering a
         -- complaint depends on the customer's value (seed service_tiers).
         service_tiers.service_tier,
@@ -175,6 +182,7 @@ final as (
     left join best_channel on customers.customer_id = best_channel.customer_id
     left join customer_rfmt on customers.customer_id = customer_rfmt.customer_id
     left join customer_value on customers.customer_id = customer_value.customer_id
+    left join customer_clv on customers.customer_id = customer_clv.customer_id
     left join service_tiers on customer_value.value_tier = service_tiers.value_tier
 )
 

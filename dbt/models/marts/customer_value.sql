@@ -1,7 +1,7 @@
 -- Current profitability per customer over the trailing var('value_window_months') to as_of (DESIGN §7):
 -- profit = revenue - cost_of_goods - cost_to_serve - marketing_cost, and the value tier.
--- growth_potential, until CLV exists, is a documented proxy: how much more recent the customer is than
--- their frequency and spend (r_score - mean(f_score, m_score)), then their average order value.
+-- growth_potential = predicted CLV (profit over the CLV horizon, 0 without a purchase) - current profit:
+-- what the customer may still bring beyond what they bring now.
 with
 
 customers as (
@@ -24,8 +24,8 @@ service_costs as (
     select * from {{ ref('service_costs') }}
 ),
 
-customer_rfmt as (
-    select * from {{ ref('customer_rfmt') }}
+customer_clv as (
+    select * from {{ source('clv', 'customer_clv') }}
 ),
 
 observation_window as (
@@ -39,7 +39,7 @@ sales as (
     select
         purchases.customer_id,
         sum(purchases.amount) as revenue,
-        sum(coalesce(purchases.cost, purchases.amount * (1 - {{ var('default_margin') }}))) as cost_of_goods
+        sum({{ cost_of_goods('purchases.amount', 'purchases.cost') }}) as cost_of_goods
     from purchases
     cross join observation_window
     where
@@ -90,14 +90,12 @@ valued as (
         coalesce(sales.cost_of_goods, 0)::decimal(18, 4) as cost_of_goods,
         coalesce(service.cost_to_serve, 0)::decimal(18, 4) as cost_to_serve,
         coalesce(marketing.marketing_cost, 0)::decimal(18, 4) as marketing_cost,
-        coalesce(customer_rfmt.r_score - (customer_rfmt.f_score + customer_rfmt.m_score) / 2, -5)
-            as growth_potential,
-        coalesce(customer_rfmt.monetary / nullif(customer_rfmt.frequency, 0), 0) as average_order_value
+        coalesce(customer_clv.clv, 0)::decimal(18, 4) as clv
     from customers
     left join sales on customers.customer_id = sales.customer_id
     left join service on customers.customer_id = service.customer_id
     left join marketing on customers.customer_id = marketing.customer_id
-    left join customer_rfmt on customers.customer_id = customer_rfmt.customer_id
+    left join customer_clv on customers.customer_id = customer_clv.customer_id
 ),
 
 with_profit as (
@@ -107,19 +105,26 @@ with_profit as (
     from valued
 ),
 
+with_growth as (
+    select
+        *,
+        (clv - profit)::decimal(18, 4) as growth_potential
+    from with_profit
+),
+
 ranked_by_profit as (
     select
         *,
         row_number() over (order by profit desc, customer_id asc) as profit_rank,
         count(*) over () as non_negative_customers
-    from with_profit
+    from with_growth
     where profit >= 0
 ),
 
 growth_candidates as (
     select
         *,
-        row_number() over (order by growth_potential desc, average_order_value desc, customer_id asc) as growth_rank,
+        row_number() over (order by growth_potential desc, customer_id asc) as growth_rank,
         count(*) over () as candidates
     from ranked_by_profit
     where profit_rank > ceil({{ var('most_valuable_share') }} * non_negative_customers)
@@ -127,15 +132,16 @@ growth_candidates as (
 
 final as (
     select
-        with_profit.customer_id,
-        with_profit.revenue,
-        with_profit.cost_of_goods,
-        with_profit.cost_to_serve,
-        with_profit.marketing_cost,
-        with_profit.profit,
-        with_profit.growth_potential::double as growth_potential,
+        with_growth.customer_id,
+        with_growth.revenue,
+        with_growth.cost_of_goods,
+        with_growth.cost_to_serve,
+        with_growth.marketing_cost,
+        with_growth.profit,
+        with_growth.clv,
+        with_growth.growth_potential,
         case
-            when with_profit.profit < 0 then 'below_zero'
+            when with_growth.profit < 0 then 'below_zero'
             when
                 ranked_by_profit.profit_rank
                 <= ceil({{ var('most_valuable_share') }} * ranked_by_profit.non_negative_customers)
@@ -147,10 +153,10 @@ final as (
         end as value_tier,
         observation_window.window_start::date as window_start,
         observation_window.as_of
-    from with_profit
+    from with_growth
     cross join observation_window
-    left join ranked_by_profit on with_profit.customer_id = ranked_by_profit.customer_id
-    left join growth_candidates on with_profit.customer_id = growth_candidates.customer_id
+    left join ranked_by_profit on with_growth.customer_id = ranked_by_profit.customer_id
+    left join growth_candidates on with_growth.customer_id = growth_candidates.customer_id
 )
 
 select * from final

@@ -1,0 +1,1 @@
+"""`make bench`: performance measurements (not tests; figures are printed, not asserted)."""

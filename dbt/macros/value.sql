@@ -1,0 +1,4 @@
+{#- An order's cost of goods: its known cost, else its amount at var('default_margin') (DESIGN §7). -#}
+{% macro cost_of_goods(amount, cost) -%}
+    coalesce({{ cost }}, {{ amount }} * (1 - {{ var('default_margin') }}))
+{%- endmacro %}
