@@ -58,7 +58,7 @@ def run_pipeline(
 
     overrides = {"raw_dir": str(raw_dir), "warehouse": str(warehouse), **settings}
     return dg.materialize(
-        list(defs.assets or []),
+        [*(defs.assets or []), *(defs.asset_checks or [])],
         resources={**resources(), "settings": SettingsResource(overrides=overrides)},
         selection=selection,
         raise_on_error=False,

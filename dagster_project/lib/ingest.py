@@ -105,10 +105,12 @@ def ensure_raw_tables(connection: duckdb.DuckDBPyConnection, family: Family) -> 
         create table if not exists {LOAD_LOG} (
             file_hash varchar, family varchar, source_system varchar, file_path varchar, status varchar,
             rows_read bigint, rows_loaded bigint, rows_quarantined bigint, message varchar,
-            loaded_at timestamp
+            loaded_at timestamp, gate_status varchar
         )
         """
     )
+    # gate_status: null until the raw gate (lib/gates.py) has judged the file's rows, then passed / failed.
+    connection.execute(f"alter table {LOAD_LOG} add column if not exists gate_status varchar")
     connection.execute(
         f"""
         create table if not exists {QUARANTINE} (
@@ -569,8 +571,9 @@ def _quarantine_summary(connection: duckdb.DuckDBPyConnection) -> str:
 
 def _log(connection: duckdb.DuckDBPyConnection, context: LoadContext, outcome: FileOutcome) -> None:
     connection.execute(
-        f"insert into {LOAD_LOG} values ($hash, $family, $source_system, $file, $status, $read, $loaded, "
-        "$quarantined, $message, $at)",
+        f"insert into {LOAD_LOG} (file_hash, family, source_system, file_path, status, rows_read, rows_loaded, "
+        "rows_quarantined, message, loaded_at) values ($hash, $family, $source_system, $file, $status, $read, "
+        "$loaded, $quarantined, $message, $at)",
         {
             "hash": outcome.file_hash,
             "family": context.family.name,

@@ -1,0 +1,210 @@
+"""Data-quality gates (DESIGN §8): Great Expectations 1.x suites, kept as `expectations/<name>.json` and reviewed
+like code, validated on in-memory pandas batches (GX's SQL datasource returns empty results on DuckDB).
+The only module that imports great_expectations.
+
+Results carry expectation types, columns and counts only, never cell values: they go to logs, Dagster
+metadata and reports that people without access to personal data read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import great_expectations as gx
+import pandas as pd
+from great_expectations.data_context.types.base import (
+    DataContextConfig,
+    InMemoryStoreBackendDefaults,
+    ProgressBarsConfig,
+)
+from great_expectations.exceptions import GreatExpectationsError
+
+EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
+
+
+class SuiteError(ValueError):
+    """A suite file that cannot be used as written (unreadable, unknown expectation type, lost expectations)."""
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    """One expectation's verdict on a batch: its type, column, and on how many of how many rows it failed."""
+
+    expectation: str
+    column: str | None
+    success: bool
+    unexpected_count: int | None = None
+    element_count: int | None = None
+    observed_value: float | None = None  # table-level expectations only (e.g. a row count): never a cell
+    unexpected_rows: tuple[int, ...] = ()  # the batch index of the failing rows, when asked for (row numbers)
+    error: str | None = None  # why the expectation could not be evaluated (e.g. a column the batch lacks)
+
+    def describe(self) -> str:
+        where = f"{self.column}: " if self.column else ""
+        if self.error:
+            return f"{where}{self.expectation} could not be evaluated: {self.error}"
+        if self.unexpected_count is not None:
+            return f"{where}{self.expectation} failed on {self.unexpected_count} of {self.element_count} rows"
+        if self.observed_value is not None:
+            return f"{where}{self.expectation} failed (observed {self.observed_value:g})"
+        return f"{where}{self.expectation} failed"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """A suite's verdict on one table (or one file's rows of it)."""
+
+    suite: str
+    target: str
+    rows: int
+    outcomes: list[ExpectationOutcome] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return all(outcome.success for outcome in self.outcomes)
+
+    @property
+    def failures(self) -> list[ExpectationOutcome]:
+        return [outcome for outcome in self.outcomes if not outcome.success]
+
+    def summary(self) -> str:
+        verdict = "passed" if self.success else "FAILED"
+        head = f"{self.target}: suite {self.suite} {verdict} ({len(self.outcomes)} expectations, {self.rows} rows)"
+        return "; ".join([head, *(failure.describe() for failure in self.failures)])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "suite": self.suite,
+            "target": self.target,
+            "success": self.success,
+            "rows": self.rows,
+            "expectations": len(self.outcomes),
+            "failures": [failure.describe() for failure in self.failures],
+        }
+
+    def as_markdown(self) -> str:
+        lines = [
+            f"### {self.target} — suite `{self.suite}`: {'passed' if self.success else '**FAILED**'}",
+            "",
+            f"{self.rows} rows, {len(self.outcomes)} expectations.",
+            "",
+            "| expectation | column | result | unexpected rows |",
+            "|---|---|---|---|",
+        ]
+        for outcome in self.outcomes:
+            unexpected = (
+                ""
+                if outcome.unexpected_count is None
+                else f"{outcome.unexpected_count} of {outcome.element_count}"
+            )
+            lines.append(
+                f"| {outcome.expectation} | {outcome.column or ''} | {'pass' if outcome.success else 'FAIL'} | {unexpected} |"
+            )
+        return "\n".join(lines) + "\n"
+
+
+def suite_path(name: str, directory: Path = EXPECTATIONS_DIR) -> Path:
+    return directory / f"{name}.json"
+
+
+def load_suite(path: Path) -> gx.ExpectationSuite:
+    """The suite in `path` (GX 1.x JSON: name, expectations [{type, kwargs, meta}], meta). Refused when the
+    file cannot be read, names an unknown expectation type, or yields fewer expectations than it holds."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        declared = len(document["expectations"])
+        suite = gx.ExpectationSuite(**document)
+    except (OSError, ValueError, KeyError, TypeError, GreatExpectationsError) as error:
+        raise SuiteError(f"{path}: not a usable expectation suite: {error}") from error
+    if len(suite.expectations) != declared:
+        raise SuiteError(f"{path}: {declared} expectations in the file but {len(suite.expectations)} loaded")
+    return suite
+
+
+def referenced_columns(suite: gx.ExpectationSuite) -> list[str]:
+    """The columns the suite's expectations name (a batch need hold no others)."""
+    columns: list[str] = []
+    for expectation in suite.expectations:
+        kwargs = expectation.configuration.kwargs
+        for name in [
+            kwargs.get("column"),
+            kwargs.get("column_A"),
+            kwargs.get("column_B"),
+            *kwargs.get("column_list", []),
+        ]:
+            if name and name not in columns:
+                columns.append(name)
+    return columns
+
+
+def _first_line(message: object, limit: int = 160) -> str:
+    return (str(message or "error").strip().splitlines() or ["error"])[0][:limit]
+
+
+def _column_label(kwargs: dict[str, Any]) -> str | None:
+    if kwargs.get("column"):
+        return kwargs["column"]
+    names = [kwargs.get("column_A"), kwargs.get("column_B"), *kwargs.get("column_list", [])]
+    return ", ".join(name for name in names if name) or None
+
+
+@cache
+def _batch_definition() -> Any:
+    context = gx.get_context(
+        mode="ephemeral",
+        project_config=DataContextConfig(
+            analytics_enabled=False,
+            progress_bars=ProgressBarsConfig(globally=False),
+            store_backend_defaults=InMemoryStoreBackendDefaults(),
+        ),
+    )
+    source = context.data_sources.add_pandas("in_memory")
+    return source.add_dataframe_asset("table").add_batch_definition_whole_dataframe("whole_table")
+
+
+def validate(
+    frame: pd.DataFrame,
+    suite: gx.ExpectationSuite,
+    target: str,
+    parameters: dict[str, Any] | None = None,
+    failing_rows: bool = False,
+) -> GateResult:
+    """Run every expectation of `suite` on `frame`; `parameters` fill the suite's {"$PARAMETER": name} values.
+    With `failing_rows`, each failed expectation also names the index values (the frame's named index, e.g.
+    row numbers) of the rows it failed on. An expectation that raised (a column the batch lacks) fails."""
+    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+    result_format = "COMPLETE" if failing_rows else "BASIC"
+    result = batch.validate(suite, expectation_parameters=parameters or {}, result_format=result_format)
+    outcomes = []
+    for expectation_result in result.results:
+        configuration = expectation_result.expectation_config
+        details = expectation_result.result or {}
+        exception = expectation_result.exception_info or {}
+        observed = details.get("observed_value")
+        outcomes.append(
+            ExpectationOutcome(
+                expectation=configuration.type,
+                column=_column_label(configuration.kwargs),
+                success=bool(expectation_result.success),
+                unexpected_count=details.get("unexpected_count"),
+                element_count=details.get("element_count"),
+                observed_value=(
+                    float(observed)
+                    if isinstance(observed, int | float) and configuration.kwargs.get("column") is None
+                    else None
+                ),
+                unexpected_rows=tuple(
+                    int(item[frame.index.name]) for item in details.get("unexpected_index_list") or []
+                )
+                if failing_rows and not expectation_result.success
+                else (),
+                error=_first_line(exception.get("exception_message"))
+                if exception.get("raised_exception")
+                else None,
+            )
+        )
+    return GateResult(suite=suite.name, target=target, rows=len(frame), outcomes=outcomes)

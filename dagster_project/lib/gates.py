@@ -1,0 +1,249 @@
+"""The data-quality gates on warehouse tables (DESIGN §8): batches read from DuckDB, validated with the suites
+of lib/expectations.py, verdicts logged in raw._gate_log and written as a Markdown report.
+
+Raw gate: each newly loaded file is validated on its own rows before dbt reads them. A file that fails is
+treated like a rejected file: its rows leave raw.<family>, the rows each failed expectation names go to
+raw._quarantine (file, row, column, the expectation as reason, the whole record), the ledger says why, and
+the file is tried again (and fails again) on every run until it is corrected or removed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import unicodedata
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from dagster_project.lib.expectations import GateResult, load_suite, referenced_columns, suite_path, validate
+from dagster_project.lib.ingest import LOAD_LOG, QUARANTINE
+from dagster_project.lib.settings import Settings
+
+GATE_LOG = "raw._gate_log"
+VOCABULARY_SEED = Path(__file__).resolve().parents[2] / "dbt" / "seeds" / "vocabulary.csv"
+ROW_COUNT_BAND = (0.5, 2.0)  # a gated table may shrink to half or double since the previous passed run
+
+
+def vocabulary_key(code: object) -> str | None:
+    """A delivered code as the lookup key of the vocabulary seed: accents stripped, lower case, runs of other
+    characters as one underscore. The same rule as dbt's `vocabulary_key` macro (a test holds them equal)."""
+    if code is None or (isinstance(code, float) and pd.isna(code)):
+        return None
+    text = unicodedata.normalize("NFKD", str(code).strip().lower())
+    text = "".join(character for character in text if not unicodedata.combining(character))
+    return re.sub(r"[^a-z0-9]+", "_", text).strip("_")
+
+
+def vocabulary_codes(seed: Path = VOCABULARY_SEED) -> dict[str, list[str]]:
+    """Known delivered codes per vocabulary domain, as suite parameters `<domain>_codes`."""
+    codes: dict[str, list[str]] = {}
+    with seed.open(encoding="utf-8") as rows:
+        for row in csv.DictReader(rows):
+            codes.setdefault(f"{row['domain']}_codes", []).append(row["source_value"])
+    return codes
+
+
+def raw_parameters(settings: Settings, now: datetime) -> dict[str, Any]:
+    """Values the raw suites refer to as {"$PARAMETER": name}. Events may not be later than the run's clock
+    (a day of slack for time zones): as_of may be set in the past on purpose, so it is no bound."""
+    return {
+        "latest_event_time": pd.Timestamp(now + timedelta(days=1)),
+        "today": pd.Timestamp(now.date()),
+        "earliest_birth_date": pd.Timestamp("1900-01-01"),
+        "max_order_amount": settings.max_order_amount,
+        "min_order_amount": -settings.max_order_amount,
+        **vocabulary_codes(),
+    }
+
+
+def ensure_gate_tables(connection: duckdb.DuckDBPyConnection) -> None:
+    connection.execute("create schema if not exists raw")
+    connection.execute(
+        f"""
+        create table if not exists {GATE_LOG} (
+            run_id varchar, suite varchar, target varchar, success boolean, rows bigint,
+            expectations integer, failures json, checked_at timestamp
+        )
+        """
+    )
+
+
+def record(
+    connection: duckdb.DuckDBPyConnection, run_id: str, results: list[GateResult], at: datetime
+) -> None:
+    """Log every verdict (counts and expectation names only)."""
+    for result in results:
+        summary = result.as_dict()
+        connection.execute(
+            f"insert into {GATE_LOG} values ($run, $suite, $target, $success, $rows, $expectations, $failures, $at)",
+            {
+                "run": run_id,
+                "suite": result.suite,
+                "target": result.target,
+                "success": result.success,
+                "rows": result.rows,
+                "expectations": summary["expectations"],
+                "failures": json.dumps(summary["failures"]),
+                "at": at,
+            },
+        )
+
+
+def write_report(directory: Path, run_id: str, results: list[GateResult], at: datetime) -> Path:
+    """Append the verdicts to the run's Markdown report, <directory>/<run_id>.md."""
+    directory.mkdir(parents=True, exist_ok=True)
+    report = directory / f"{run_id}.md"
+    if not report.exists():
+        report.write_text(f"# Data-quality gates, run {run_id}\n\nStarted {at:%Y-%m-%d %H:%M:%S} UTC.\n\n")
+    with report.open("a", encoding="utf-8") as out:
+        for result in results:
+            out.write(result.as_markdown() + "\n")
+    return report
+
+
+# ------------------------------------------------------------------------------------------------ raw
+
+
+def with_vocabulary_codes(frame: pd.DataFrame, vocabulary: dict[str, str]) -> pd.DataFrame:
+    """Add `<column>_code`, the vocabulary key of each delivered code, for the suite's vocabulary columns."""
+    for column in vocabulary:
+        frame[f"{column}_code"] = frame[column].map(vocabulary_key) if column in frame else None
+    return frame
+
+
+def gate_raw_family(
+    connection: duckdb.DuckDBPyConnection,
+    family: str,
+    parameters: dict[str, Any],
+    directory: Path | None = None,
+) -> list[GateResult]:
+    """Validate every loaded, not yet gated file of raw.<family> with suite raw_<family>; reject those that fail."""
+    ensure_gate_tables(connection)
+    suite = load_suite(suite_path(f"raw_{family}", *([directory] if directory else [])))
+    vocabulary: dict[str, str] = dict(suite.meta.get("vocabulary", {}))
+    pending = connection.execute(
+        f"""
+        select file_hash, any_value(file_path) from {LOAD_LOG}
+        where family = $family and status = 'loaded' and gate_status is null
+        group by file_hash order by 2
+        """,
+        {"family": family},
+    ).fetchall()
+    results = []
+    for file_hash, file_path in pending:
+        frame = connection.execute(
+            f"select * from raw.{family} where _file_hash = $hash order by _row_number", {"hash": file_hash}
+        ).df()
+        frame = with_vocabulary_codes(frame.set_index("_row_number"), vocabulary)
+        result = validate(frame, suite, f"raw.{family} {file_path}", parameters, failing_rows=True)
+        results.append(result)
+        if result.success:
+            connection.execute(
+                f"update {LOAD_LOG} set gate_status = 'passed' where file_hash = $hash and status = 'loaded'",
+                {"hash": file_hash},
+            )
+        else:
+            _reject_file(connection, family, file_hash, file_path, frame, result)
+    return results
+
+
+def _reject_file(
+    connection: duckdb.DuckDBPyConnection,
+    family: str,
+    file_hash: str,
+    file_path: str,
+    frame: pd.DataFrame,
+    result: GateResult,
+) -> None:
+    """Take a failed file's rows out of raw.<family>, quarantine the rows each failed expectation names."""
+    quarantined = pd.DataFrame(
+        [
+            {
+                "row_number": int(row),
+                "column_name": failure.column,
+                "reason": f"failed expectation {failure.expectation} (suite {result.suite})",
+            }
+            for failure in result.failures
+            for row in failure.unexpected_rows
+        ],
+        columns=["row_number", "column_name", "reason"],
+    )
+    records = frame.drop(columns=[column for column in frame if column.endswith("_code")]).astype(str)
+    quarantined["raw_record"] = quarantined["row_number"].map(
+        lambda row: json.dumps(records.loc[row].to_dict(), ensure_ascii=False, default=str)
+    )
+    quarantined["value"] = [
+        None if column is None or column not in frame else _text(frame.loc[row, column])
+        for row, column in zip(quarantined["row_number"], quarantined["column_name"], strict=True)
+    ]
+    message = f"{file_path}: rejected by the raw gate: " + "; ".join(
+        failure.describe() for failure in result.failures
+    )
+    connection.execute("begin")
+    try:
+        connection.execute(f"delete from raw.{family} where _file_hash = $hash", {"hash": file_hash})
+        connection.register("gate_quarantine", quarantined)
+        connection.execute(
+            f"""
+            insert into {QUARANTINE}
+            select $family, $system, $file, $hash, row_number, column_name, value, reason, raw_record,
+                current_timestamp
+            from gate_quarantine
+            """,
+            {"family": family, "system": file_path.split("/")[1], "file": file_path, "hash": file_hash},
+        )
+        connection.unregister("gate_quarantine")
+        connection.execute(
+            f"""
+            update {LOAD_LOG} set status = 'rejected', gate_status = 'failed', rows_loaded = 0, message = $message
+            where file_hash = $hash and status = 'loaded'
+            """,
+            {"hash": file_hash, "message": message},
+        )
+        connection.execute("commit")
+    except Exception:
+        connection.execute("rollback")
+        raise
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+
+
+# ---------------------------------------------------------------------------------------------- marts
+
+
+def previous_row_count(connection: duckdb.DuckDBPyConnection, target: str) -> int | None:
+    """Rows of the last passed gate on `target`, for the row-count sanity band."""
+    ensure_gate_tables(connection)
+    row = connection.execute(
+        f"select rows from {GATE_LOG} where target = $target and success order by checked_at desc limit 1",
+        {"target": target},
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def gate_table(
+    connection: duckdb.DuckDBPyConnection,
+    relation: str,
+    suite_name: str,
+    parameters: dict[str, Any] | None = None,
+    directory: Path | None = None,
+) -> GateResult:
+    """Validate `relation` (schema.table) with a suite; it may refer to `min_rows` / `max_rows`, the band
+    around the previous passed run's row count (no bound on a first run)."""
+    suite = load_suite(suite_path(suite_name, *([directory] if directory else [])))
+    columns = referenced_columns(suite)
+    selected = ", ".join(f'"{column}"' for column in columns) if columns else "1 as _row"
+    frame = connection.execute(f"select {selected} from {relation}").df()
+    previous = previous_row_count(connection, relation)
+    band = {
+        "min_rows": None if previous is None else int(previous * ROW_COUNT_BAND[0]),
+        "max_rows": None if previous is None else int(previous * ROW_COUNT_BAND[1]) + 1,
+    }
+    return validate(frame, suite, target=relation, parameters={**band, **(parameters or {})})

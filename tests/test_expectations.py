@@ -1,0 +1,258 @@
+"""Every expectation suite passes a good batch and fails a bad one, naming the column and counting rows;
+suites that cannot be used as written are refused; the raw gate's vocabulary key equals dbt's."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from dagster_project.lib import gates
+from dagster_project.lib.expectations import SuiteError, load_suite, suite_path, validate
+from dagster_project.lib.settings import Settings
+
+NOW = datetime(2026, 1, 15, tzinfo=UTC).replace(tzinfo=None)
+DAY = pd.Timestamp("2025-06-01 10:00:00")
+
+# For each suite: one good row, and bad rows, each breaking one expectation on the named column.
+CASES: dict[str, tuple[dict, list[tuple[dict, str]]]] = {
+    "raw_purchases": (
+        {
+            "order_id": "o1",
+            "source_customer_id": "c1",
+            "purchased_at": DAY,
+            "amount": 129.9,
+            "quantity": 1,
+            "unit_cost": 50.0,
+            "store_type": "Loja Própria",
+        },
+        [
+            ({"amount": 99_999_999_999.0}, "amount"),
+            ({"amount": None}, "amount"),
+            ({"purchased_at": pd.Timestamp("2027-01-01")}, "purchased_at"),
+            ({"order_id": None}, "order_id"),
+            ({"quantity": -2}, "quantity"),
+        ],
+    ),
+    "raw_customers": (
+        {
+            "source_customer_id": "c1",
+            "email": "ana@example.com",
+            "birth_date": pd.Timestamp("1980-02-03"),
+            "created_at": DAY,
+            "updated_at": DAY,
+        },
+        [
+            ({"source_customer_id": None}, "source_customer_id"),
+            ({"birth_date": pd.Timestamp("2030-01-01")}, "birth_date"),
+            ({"email": "no at sign"}, "email"),
+        ],
+    ),
+    "raw_service_interactions": (
+        {
+            "interaction_id": "p1",
+            "source_customer_id": "c1",
+            "occurred_at": DAY,
+            "channel": "Telefone",
+            "interaction_type": "Reclamação",
+            "handled_by": "agent",
+            "duration_seconds": 30,
+            "resolved_at": DAY + pd.Timedelta(hours=1),
+        },
+        [
+            ({"channel": "pombo correio"}, "channel_code"),
+            ({"duration_seconds": -1}, "duration_seconds"),
+            ({"resolved_at": DAY - pd.Timedelta(days=1)}, "resolved_at, occurred_at"),
+        ],
+    ),
+    "raw_campaigns": (
+        {
+            "campaign_id": "k1",
+            "media": "email",
+            "objective": "retention",
+            "cost_per_contact": 0.02,
+            "start_date": DAY.normalize(),
+            "end_date": DAY.normalize(),
+        },
+        [
+            ({"media": "zeppelin"}, "media_code"),
+            ({"cost_per_contact": -1.0}, "cost_per_contact"),
+            ({"end_date": (DAY - pd.Timedelta(days=3)).normalize()}, "end_date, start_date"),
+        ],
+    ),
+    "raw_campaign_contacts": (
+        {
+            "campaign_id": "k1",
+            "source_customer_id": "c1",
+            "contacted_at": DAY,
+            "responded_at": DAY,
+            "response": "accepted",
+        },
+        [({"contacted_at": None}, "contacted_at"), ({"response": "maybe later"}, "response_code")],
+    ),
+    "raw_consents": (
+        {"source_customer_id": "c1", "channel": "E-mail", "status": "opt-out", "recorded_at": DAY},
+        [({"status": "nao quero mais"}, "status_code"), ({"channel": "carrier pigeon"}, "channel_code")],
+    ),
+    "raw_products": (
+        {"product_id": "p1", "list_price": 10.0, "unit_cost": 4.0},
+        [({"product_id": None}, "product_id"), ({"list_price": -3.0}, "list_price")],
+    ),
+    "customer_clv": (
+        {
+            "customer_id": 1,
+            "p_alive": 0.8,
+            "clv": 12.5,
+            "expected_purchases": 1.2,
+            "expected_avg_spend": 40.0,
+            "margin_rate": 0.3,
+        },
+        [({"p_alive": 1.2}, "p_alive"), ({"clv": -0.01}, "clv"), ({"customer_id": None}, "customer_id")],
+    ),
+    "customer_rfmt": (
+        {
+            "customer_id": 1,
+            "r_score": 5,
+            "f_score": 4,
+            "m_score": 3,
+            "t_score": 1,
+            "rfm_segment": "Champions",
+            "recency_days": 3,
+            "frequency": 2,
+            "tenure_days": 100,
+        },
+        [
+            ({"r_score": 6}, "r_score"),
+            ({"rfm_segment": "Best"}, "rfm_segment"),
+            ({"frequency": 0}, "frequency"),
+        ],
+    ),
+    "customer_value": (
+        {"customer_id": 1, "value_tier": "maintain", "profit": 10.0, "clv": 3.0},
+        [({"value_tier": "gold"}, "value_tier"), ({"profit": None}, "profit")],
+    ),
+    "customer_360": (
+        {
+            "customer_id": 1,
+            "r_score": 5,
+            "f_score": 5,
+            "m_score": 5,
+            "t_score": 5,
+            "rfm_segment": "Champions",
+            "p_alive": 0.9,
+            "clv": 100.0,
+            "orders": 3,
+            "value_tier": "most_valuable",
+            **{f"consent_{channel}": "opt_in" for channel in ["email", "sms", "whatsapp", "phone", "push"]},
+            "consent_direct_mail": None,
+        },
+        [({"consent_email": "yes"}, "consent_email"), ({"p_alive": -0.1}, "p_alive")],
+    ),
+}
+
+
+def run_suite(name: str, rows: list[dict]) -> object:
+    suite = load_suite(suite_path(name))
+    frame = pd.DataFrame(rows, index=pd.RangeIndex(1, len(rows) + 1, name="_row_number"))
+    frame = gates.with_vocabulary_codes(frame, dict(suite.meta.get("vocabulary", {})))
+    parameters = {**gates.raw_parameters(Settings.load({}), NOW), "min_rows": None, "max_rows": None}
+    return validate(frame, suite, name, parameters, failing_rows=True)
+
+
+def test_every_suite_file_has_a_case_here():
+    files = {path.stem for path in suite_path("x").parent.glob("*.json")}
+    assert files == set(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_good_batch_passes(name):
+    good, _ = CASES[name]
+    result = run_suite(name, [good, {**good, **_other_keys(good)}])
+    assert result.success, result.summary()
+    assert result.rows == 2 and len(result.outcomes) == len(
+        json.loads(suite_path(name).read_text())["expectations"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "column"),
+    [(name, change, column) for name, (_, bad) in CASES.items() for change, column in bad],
+)
+def test_a_bad_row_fails_its_expectation_with_the_column_and_row_count(name, change, column):
+    good, _ = CASES[name]
+    result = run_suite(
+        name, [good, {**good, **_other_keys(good), **change}, {**good, **_other_keys(good, 2)}]
+    )
+    assert not result.success
+    failures = {failure.column: failure for failure in result.failures}
+    assert column in failures, result.summary()
+    failure = failures[column]
+    assert failure.unexpected_count in (1, None)  # None: a table-level expectation
+    if failure.unexpected_count == 1:
+        assert failure.unexpected_rows == (2,)  # the second row, as numbered in the batch
+    assert "99999999999" not in result.summary()  # counts, never values
+
+
+def _other_keys(good: dict, n: int = 1) -> dict:
+    """A second distinct row: unique keys get another value."""
+    keys = {"customer_id": 1 + n, "order_id": f"o{1 + n}", "product_id": f"p{1 + n}"}
+    return {key: value for key, value in keys.items() if key in good}
+
+
+def test_the_row_count_band_fails_a_table_that_halved():
+    good, _ = CASES["customer_clv"]
+    suite = load_suite(suite_path("customer_clv"))
+    frame = pd.DataFrame([{**good, "customer_id": n} for n in range(10)])
+    assert validate(frame, suite, "t", {"min_rows": 5, "max_rows": 41}).success
+    shrunk = validate(frame.head(4), suite, "t", {"min_rows": 5, "max_rows": 41})
+    assert [failure.expectation for failure in shrunk.failures] == ["expect_table_row_count_to_be_between"]
+    assert "observed 4" in shrunk.summary()
+
+
+@pytest.mark.parametrize(
+    ("expectation", "message"),
+    [
+        (  # GX 1.24 logs an unknown type and drops it from the suite: only the count shows it
+            {"type": "expect_column_values_to_be_nul", "kwargs": {"column": "a"}},
+            "2 expectations in the file but 1 loaded",
+        ),
+        (
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a", "mostly": "most"}},
+            "mostly",
+        ),
+    ],
+)
+def test_a_suite_with_a_misspelt_or_invalid_expectation_is_refused(tmp_path: Path, expectation, message):
+    path = tmp_path / "broken.json"
+    good = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "b"}}
+    path.write_text(json.dumps({"name": "broken", "expectations": [good, expectation]}))
+    with pytest.raises(SuiteError, match=message):
+        load_suite(path)
+
+
+def test_vocabulary_keys_equal_the_dbt_macro():
+    macro = (Path(__file__).parents[1] / "dbt" / "macros" / "vocabulary.sql").read_text()
+    body = re.search(r"macro vocabulary_key\(column\) -%}\s*(.+?)\s*{%- endmacro", macro, re.S).group(1)
+    codes = [
+        "E-mail",
+        " Loja Própria ",
+        "RECLAMAÇÃO",
+        "whats app!!",
+        "call_center",
+        "Telefone/Fixo",
+        "ônibus",
+    ]
+    sql = body.replace("{{ column }}", "code")
+    with duckdb.connect() as connection:
+        from_dbt = [
+            row[0]
+            for row in connection.execute(
+                f"select {sql} from unnest($codes) as t(code)", {"codes": codes}
+            ).fetchall()
+        ]
+    assert [gates.vocabulary_key(code) for code in codes] == from_dbt
