@@ -1,11 +1,12 @@
 """The one Dagster code location of customer360: ingest -> dbt (staging, intermediate, marts) -> CLV ->
-dbt (marts that read CLV) -> quality."""
+dbt (marts that read CLV,
+segments) -> exports, with the quality gates as blocking asset checks along the way."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.defs import clv, ingest, quality, transform
+from dagster_project.defs import clv, exports, ingest, quality, transform
 from dagster_project.defs.resources import resources
 
 defs = dg.Definitions.merge(
@@ -13,6 +14,7 @@ defs = dg.Definitions.merge(
     transform.defs,
     clv.defs,
     quality.defs,
+    exports.defs,
     # One process, one step at a time: DuckDB allows a single writer.
     dg.Definitions(resources=resources(), executor=dg.in_process_executor),
 )

@@ -35,6 +35,23 @@ def generated_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def built_sample(
+    generated_dataset: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dg.ExecuteInProcessResult]:
+    """One full run over a copy of the generated dataset, shared by the tests that only read its results:
+    <folder>/raw, <folder>/warehouse.duckdb, <folder>/exports. Tests that change anything use `copy_of`."""
+    folder = tmp_path_factory.mktemp("built")
+    shutil.copytree(generated_dataset / "raw", folder / "raw")
+    return folder, run_pipeline(folder / "raw", folder / "warehouse.duckdb")
+
+
+def copy_of(folder: Path, destination: Path) -> Path:
+    """A private copy of a built folder (raw extracts, warehouse, exports) to run again on."""
+    shutil.copytree(folder, destination)
+    return destination
+
+
 @pytest.fixture
 def dataset(generated_dataset: Path, tmp_path: Path) -> Path:
     """A private copy of the generated dataset that a test may change."""
@@ -52,11 +69,16 @@ def run_pipeline(
     raw_dir: Path, warehouse: Path, selection: str = "*", **settings: str
 ) -> dg.ExecuteInProcessResult:
     """Materialize the selected assets of the real code location, as `make run` does, without raising;
-    `settings` are further overrides (e.g. as_of="2025-06-30")."""
+    `settings` are further overrides (e.g. as_of="2025-06-30"); exports go beside the warehouse."""
     from dagster_project.definitions import defs
     from dagster_project.defs.resources import resources
 
-    overrides = {"raw_dir": str(raw_dir), "warehouse": str(warehouse), **settings}
+    overrides = {
+        "raw_dir": str(raw_dir),
+        "warehouse": str(warehouse),
+        "export_dir": str(warehouse.parent / "exports"),
+        **settings,
+    }
     return dg.materialize(
         [*(defs.assets or []), *(defs.asset_checks or [])],
         resources={**resources(), "settings": SettingsResource(overrides=overrides)},

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.conftest import run_pipeline
+from tests.conftest import copy_of, run_pipeline
 
 
 @pytest.fixture(scope="module")
-def two_snapshots(generated_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("snapshots")
-    shutil.copytree(generated_dataset / "raw", folder / "raw")
+def two_snapshots(built_sample, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's run (as_of = the latest event loaded, 2025-12-30), then a run reproducing 2025-06-30."""
+    folder = copy_of(built_sample[0], tmp_path_factory.mktemp("snapshots") / "built")
     warehouse = folder / "warehouse.duckdb"
     assert run_pipeline(folder / "raw", warehouse, as_of="2025-06-30").success
-    assert run_pipeline(folder / "raw", warehouse, as_of="2025-12-31").success
     return warehouse
 
 
@@ -31,7 +29,7 @@ def test_segment_migration_adds_up_to_the_customers_in_both_snapshots(two_snapsh
             select count(*) from marts.customer_rfmt_history as earlier
             inner join marts.customer_rfmt_history as later
                 on earlier.customer_id = later.customer_id
-            where earlier.as_of = date '2025-06-30' and later.as_of = date '2025-12-31'
+            where earlier.as_of = date '2025-06-30' and later.as_of = date '2025-12-30'
             """
         ).fetchone()[0]
         migration = connection.execute(
@@ -41,12 +39,12 @@ def test_segment_migration_adds_up_to_the_customers_in_both_snapshots(two_snapsh
         current = connection.execute(
             "select count(*), min(as_of), max(as_of) from marts.customer_rfmt"
         ).fetchone()
-    assert [str(as_of) for as_of, _ in snapshots] == ["2025-06-30", "2025-12-31"]
+    assert [str(as_of) for as_of, _ in snapshots] == ["2025-06-30", "2025-12-30"]
     assert snapshots[0][1] < snapshots[1][1]  # more customers have bought by the later date
     (from_as_of, to_as_of, moved, from_segments) = migration[0]
-    assert (str(from_as_of), str(to_as_of)) == ("2025-06-30", "2025-12-31")
+    assert (str(from_as_of), str(to_as_of)) == ("2025-06-30", "2025-12-30")
     assert moved == in_both > 0 and from_segments > 5
-    assert current == (snapshots[1][1], snapshots[1][0], snapshots[1][0])
+    assert current == (snapshots[0][1], snapshots[0][0], snapshots[0][0])  # the last run's as_of
 
 
 def test_value_tiers_follow_profit_and_shares(two_snapshots):

@@ -1,9 +1,11 @@
 """Quality: the blocking data-quality gates (DESIGN §8) as Dagster asset checks, and how well identity
 matching did. Raw gates stop dbt; mart gates stop what reads the marts (the dbt models after CLV, exports)."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import dagster as dg
+import duckdb
 
 from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource
 from dagster_project.lib import gates
@@ -16,69 +18,63 @@ from dagster_project.lib.warehouse import connect
 GATED_MARTS = ("customer_clv", "customer_rfmt", "customer_value", "customer_360")
 
 
-def _verdict(
-    context: dg.AssetCheckExecutionContext, results: list[GateResult], config: Settings, at: datetime
-) -> dg.AssetCheckResult:
-    """Log each verdict, write the run's report, and say pass or fail with counts (never values)."""
-    for result in results:
-        (context.log.info if result.success else context.log.error)(result.summary())
-    report = (
-        gates.write_report(config.export_dir / "validation", context.run.run_id, results, at)
-        if results
-        else None
-    )
-    failed = [result for result in results if not result.success]
-    return dg.AssetCheckResult(
-        passed=not failed,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description="; ".join(result.summary() for result in failed) or None,
-        metadata={
-            "batches_checked": len(results),
-            "batches_failed": len(failed),
-            "rows_checked": sum(result.rows for result in results),
-            "failures": dg.MetadataValue.json([result.as_dict() for result in failed]),
-            "report": str(report) if report else "",
-        },
-    )
+Judge = Callable[[duckdb.DuckDBPyConnection, Settings, datetime], list[GateResult]]
+
+
+def gate_check(key: dg.AssetKey, name: str, description: str, judge: Judge) -> dg.AssetChecksDefinition:
+    """A blocking asset check that runs `judge` on the warehouse, logs the verdicts in raw._gate_log and the
+    run's report, and passes only if every batch passed; it says which expectation failed on how many rows."""
+
+    @dg.asset_check(asset=key, name=name, blocking=True, pool=WAREHOUSE_POOL, description=description)
+    def check(context: dg.AssetCheckExecutionContext, settings: SettingsResource) -> dg.AssetCheckResult:
+        config = settings.get()
+        at = datetime.now(UTC).replace(tzinfo=None)
+        with connect(config.warehouse) as connection:
+            results = judge(connection, config, at)
+            gates.record(connection, context.run.run_id, results, at)
+        for result in results:
+            (context.log.info if result.success else context.log.error)(result.summary())
+        report = (
+            gates.write_report(config.export_dir / "validation", context.run.run_id, results, at)
+            if results
+            else None
+        )
+        failed = [result for result in results if not result.success]
+        return dg.AssetCheckResult(
+            passed=not failed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="; ".join(result.summary() for result in failed) or None,
+            metadata={
+                "batches_checked": len(results),
+                "batches_failed": len(failed),
+                "rows_checked": sum(result.rows for result in results),
+                "failures": dg.MetadataValue.json([result.as_dict() for result in failed]),
+                "report": str(report) if report else "",
+            },
+        )
+
+    return check
 
 
 def raw_gate(family: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=dg.AssetKey(["raw", family]),
-        name="raw_gate",
-        blocking=True,
-        pool=WAREHOUSE_POOL,
-        description=f"Suite expectations/raw_{family}.json on each newly loaded {family} file; a failing file "
-        "is rejected (rows out of raw, failing rows to raw._quarantine) and dbt does not run.",
+    return gate_check(
+        dg.AssetKey(["raw", family]),
+        "raw_gate",
+        f"Suite expectations/raw_{family}.json on each newly loaded {family} file; a failing file is rejected "
+        "(rows out of raw, failing rows to raw._quarantine) and dbt does not run.",
+        lambda connection, config, at: gates.gate_raw_family(
+            connection, family, gates.raw_parameters(config, at)
+        ),
     )
-    def check(context: dg.AssetCheckExecutionContext, settings: SettingsResource) -> dg.AssetCheckResult:
-        config = settings.get()
-        at = datetime.now(UTC).replace(tzinfo=None)
-        with connect(config.warehouse) as connection:
-            results = gates.gate_raw_family(connection, family, gates.raw_parameters(config, at))
-            gates.record(connection, context.run.run_id, results, at)
-        return _verdict(context, results, config, at)
-
-    return check
 
 
 def mart_gate(table: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=dg.AssetKey(["marts", table]),
-        name="mart_gate",
-        blocking=True,
-        pool=WAREHOUSE_POOL,
-        description=f"Suite expectations/{table}.json on marts.{table}; a failure stops exports and publishing.",
+    return gate_check(
+        dg.AssetKey(["marts", table]),
+        "mart_gate",
+        f"Suite expectations/{table}.json on marts.{table}; a failure stops what reads it, exports included.",
+        lambda connection, config, at: [gates.gate_table(connection, f"marts.{table}", table)],
     )
-    def check(context: dg.AssetCheckExecutionContext, settings: SettingsResource) -> dg.AssetCheckResult:
-        config = settings.get()
-        at = datetime.now(UTC).replace(tzinfo=None)
-        with connect(config.warehouse) as connection:
-            result = gates.gate_table(connection, f"marts.{table}", table)
-            gates.record(connection, context.run.run_id, [result], at)
-        return _verdict(context, [result], config, at)
-
-    return check
 
 
 @dg.asset(

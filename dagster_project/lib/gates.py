@@ -26,7 +26,9 @@ from dagster_project.lib.settings import Settings
 
 GATE_LOG = "raw._gate_log"
 VOCABULARY_SEED = Path(__file__).resolve().parents[2] / "dbt" / "seeds" / "vocabulary.csv"
-ROW_COUNT_BAND = (0.5, 2.0)  # a gated table may shrink to half or double since the previous passed run
+# A gated table may shrink to half or double (give or take ROW_COUNT_SLACK rows) since the previous passed run.
+ROW_COUNT_BAND = (0.5, 2.0)
+ROW_COUNT_SLACK = 10
 
 
 def vocabulary_key(code: object) -> str | None:
@@ -218,32 +220,43 @@ def _text(value: object) -> str | None:
 # ---------------------------------------------------------------------------------------------- marts
 
 
-def previous_row_count(connection: duckdb.DuckDBPyConnection, target: str) -> int | None:
-    """Rows of the last passed gate on `target`, for the row-count sanity band."""
+def row_count_band(connection: duckdb.DuckDBPyConnection, target: str) -> dict[str, int | None]:
+    """Suite parameters `min_rows` / `max_rows` around the rows of the last passed gate on `target` (no bound
+    on a first run)."""
     ensure_gate_tables(connection)
     row = connection.execute(
         f"select rows from {GATE_LOG} where target = $target and success order by checked_at desc limit 1",
         {"target": target},
     ).fetchone()
-    return None if row is None else int(row[0])
+    if row is None:
+        return {"min_rows": None, "max_rows": None}
+    low, high = ROW_COUNT_BAND
+    return {
+        "min_rows": max(int(row[0] * low) - ROW_COUNT_SLACK, 0),
+        "max_rows": int(row[0] * high) + ROW_COUNT_SLACK,
+    }
+
+
+def run_verdicts(connection: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, bool]:
+    """Every gate target of a run and whether it passed."""
+    ensure_gate_tables(connection)
+    rows = connection.execute(
+        f"select target, bool_and(success) from {GATE_LOG} where run_id = $run group by target order by target",
+        {"run": run_id},
+    ).fetchall()
+    return dict(rows)
 
 
 def gate_table(
     connection: duckdb.DuckDBPyConnection,
     relation: str,
     suite_name: str,
-    parameters: dict[str, Any] | None = None,
     directory: Path | None = None,
 ) -> GateResult:
-    """Validate `relation` (schema.table) with a suite; it may refer to `min_rows` / `max_rows`, the band
-    around the previous passed run's row count (no bound on a first run)."""
+    """Validate `relation` (schema.table) with a suite, reading only the columns it names; the suite may refer
+    to the row-count band `min_rows` / `max_rows`."""
     suite = load_suite(suite_path(suite_name, *([directory] if directory else [])))
     columns = referenced_columns(suite)
     selected = ", ".join(f'"{column}"' for column in columns) if columns else "1 as _row"
     frame = connection.execute(f"select {selected} from {relation}").df()
-    previous = previous_row_count(connection, relation)
-    band = {
-        "min_rows": None if previous is None else int(previous * ROW_COUNT_BAND[0]),
-        "max_rows": None if previous is None else int(previous * ROW_COUNT_BAND[1]) + 1,
-    }
-    return validate(frame, suite, target=relation, parameters={**band, **(parameters or {})})
+    return validate(frame, suite, target=relation, parameters=row_count_band(connection, relation))

@@ -1,0 +1,106 @@
+"""Exports: the segment gates (blocking asset checks on each segment model) and the segment files marketers
+download, written only when every gate of the run passed (DESIGN §8)."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import duckdb
+
+from dagster_project.defs.quality import GATED_MARTS, gate_check
+from dagster_project.defs.resources import DBT_PROJECT_DIR, WAREHOUSE_POOL, SettingsResource, dbt_project
+from dagster_project.lib import gates
+from dagster_project.lib.expectations import GateResult, load_suite, suite_path, validate
+from dagster_project.lib.exports import (
+    Segment,
+    consent_channels,
+    prepare,
+    segments_from_manifest,
+    write_exports,
+)
+from dagster_project.lib.settings import Settings
+from dagster_project.lib.warehouse import connect
+
+SEGMENTS = segments_from_manifest(
+    dbt_project.manifest_path, consent_channels(DBT_PROJECT_DIR / "dbt_project.yml")
+)
+SEGMENT_SUITE = "segment"  # for every segment, unless expectations/segment_<name>.json exists
+
+
+def segment_suite(segment: Segment) -> str:
+    own = f"segment_{segment.name}"
+    return own if suite_path(own).exists() else SEGMENT_SUITE
+
+
+def segment_key(segment: Segment) -> dg.AssetKey:
+    return dg.AssetKey(["segments", segment.name])
+
+
+def segment_gate(segment: Segment) -> dg.AssetChecksDefinition:
+    suite = segment_suite(segment)
+
+    def judge(connection: duckdb.DuckDBPyConnection, config: Settings, at: datetime) -> list[GateResult]:
+        prepared = prepare(connection, segment)
+        parameters = gates.row_count_band(connection, segment.relation)
+        return [validate(prepared.checked, load_suite(suite_path(suite)), segment.relation, parameters)]
+
+    return gate_check(
+        segment_key(segment),
+        "segment_gate",
+        f"Suite expectations/{suite}.json on the rows {segment.name} would export (consent for "
+        f"{segment.channel} applied, cells neutralised); a failure stops the exports.",
+        judge,
+    )
+
+
+@dg.asset(
+    key=["exports", "segments"],
+    group_name="exports",
+    kinds={"python", "csv"},
+    pool=WAREHOUSE_POOL,
+    deps=[
+        *(segment_key(segment) for segment in SEGMENTS),
+        *(dg.AssetKey(["marts", table]) for table in GATED_MARTS),
+    ],
+)
+def segment_exports(context: dg.AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
+    """One CSV per segment in <C360_EXPORT_DIR>/<as_of>/<segment>.csv and manifest.json (rows, sha256,
+    channel, opted-out customers removed, the gates of this run). Runs only after every gate passed; the
+    folder is replaced at once, so a failed run leaves the previous export as it was."""
+    config = settings.get()
+    at = datetime.now(UTC).replace(tzinfo=None)
+    with connect(config.warehouse) as connection:
+        verdicts = gates.run_verdicts(connection, context.run.run_id)
+        failed = [target for target, passed in verdicts.items() if not passed]
+        if failed:
+            raise dg.Failure(description=f"not exported: gates failed on {', '.join(failed)}")
+        required = {f"marts.{table}" for table in GATED_MARTS} | {segment.relation for segment in SEGMENTS}
+        missing = sorted(required - set(verdicts))
+        if missing:
+            raise dg.Failure(
+                description="not exported: these gates did not run in this run (materialize the exports with "
+                f"the marts and segments they read): {', '.join(missing)}"
+            )
+        as_of = connection.execute("select as_of from marts.observation_window").fetchone()[0]
+        prepared = [prepare(connection, segment) for segment in SEGMENTS]
+    manifest = write_exports(
+        config.export_dir, as_of, prepared, {target: "passed" for target in verdicts}, at
+    )
+    for entry in manifest["segments"]:
+        context.log.info(
+            f"{entry['file']}: {entry['rows']} rows ({entry['opted_out_removed']} opted out of {entry['channel']} removed)"
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "export_folder": str(config.export_dir / as_of.isoformat()),
+            "as_of": str(as_of),
+            "files": len(manifest["segments"]),
+            "rows": dg.MetadataValue.json({entry["name"]: entry["rows"] for entry in manifest["segments"]}),
+            "opted_out_removed": dg.MetadataValue.json(
+                {entry["name"]: entry["opted_out_removed"] for entry in manifest["segments"]}
+            ),
+            "gates_passed": len(verdicts),
+        }
+    )
+
+
+defs = dg.Definitions(assets=[segment_exports], asset_checks=[segment_gate(segment) for segment in SEGMENTS])

@@ -1,0 +1,156 @@
+"""Segment exports on a real DuckDB: consent applied per channel, formulas neutralised, Excel-ready bytes, a
+manifest that matches the files, and a folder replaced all at once or not at all."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_project.lib.exports import (
+    PreparedSegment,
+    Segment,
+    SegmentDefinitionError,
+    is_formula_like,
+    prepare,
+    segments_from_manifest,
+    write_exports,
+)
+
+HYPERLINK = '=HYPERLINK("http://evil.example","Clique aqui")'
+SMS = Segment("lapsed_sms", "test", "sms", "crm", ("customer_id", "full_name", "phone", "spend"))
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect(str(tmp_path / "w.duckdb"))
+    connection.execute("create schema segments; create schema marts")
+    connection.execute(
+        """
+        create table segments.lapsed_sms as select * from (values
+            (1, 'Ana Lúcia', '+5511999990001', 10.5),
+            (2, $formula, '+5511999990002', -3.25),
+            (3, 'Opted Out', '+5511999990003', 7.0),
+            (4, '@Bruno', '+5511999990004', 1.0)
+        ) as rows(customer_id, full_name, phone, spend)
+        """,
+        {"formula": HYPERLINK},
+    )
+    connection.execute(
+        """
+        create table marts.customer_consents as select * from (values
+            (1, 'sms', 'opt_in'), (3, 'sms', 'opt_out'), (4, 'email', 'opt_out'), (2, 'email', 'opt_in')
+        ) as rows(customer_id, channel, status)
+        """
+    )
+    return connection
+
+
+def read_export(path: Path) -> list[list[str]]:
+    content = path.read_bytes()
+    assert content.startswith("\ufeff".encode())  # UTF-8 BOM for Excel
+    return list(csv.reader(io.StringIO(content.decode("utf-8-sig")), delimiter=";"))
+
+
+def test_opted_out_customers_are_removed_and_counted_and_formulas_neutralised(warehouse, tmp_path):
+    prepared = prepare(warehouse, SMS)
+    assert prepared.opted_out_removed == 1  # customer 3 said no to SMS; 4's opt-out is for e-mail only
+    assert prepared.rows["customer_id"].tolist() == [1, 2, 4]
+    assert not prepared.checked["has_formula_like_cell"].any()
+
+    manifest = write_exports(
+        tmp_path / "exports", date(2025, 12, 31), [prepared], {"t": "passed"}, datetime(2026, 1, 1)
+    )
+    folder = tmp_path / "exports" / "2025-12-31"
+    rows = read_export(folder / "lapsed_sms.csv")
+    assert rows[0] == ["customer_id", "full_name", "phone", "spend"]
+    assert rows[1] == ["1", "Ana Lúcia", "'+5511999990001", "10,5"]
+    assert rows[2] == ["2", "'" + HYPERLINK, "'+5511999990002", "-3,25"]
+    assert rows[3][1] == "'@Bruno"
+    assert not any(is_formula_like(cell) for row in rows for cell in row[1:3])
+    (entry,) = manifest["segments"]
+    assert entry | {"sha256": None} == {
+        "name": "lapsed_sms",
+        "file": "lapsed_sms.csv",
+        "channel": "sms",
+        "owner": "crm",
+        "rows": 3,
+        "opted_out_removed": 1,
+        "columns": ["customer_id", "full_name", "phone", "spend"],
+        "sha256": None,
+        "delimiter": ";",
+        "decimal": ",",
+        "encoding": "utf-8-sig",
+    }
+    assert entry["sha256"] == hashlib.sha256((folder / "lapsed_sms.csv").read_bytes()).hexdigest()
+    assert json.loads((folder / "manifest.json").read_text()) == manifest
+    assert manifest["as_of"] == "2025-12-31" and manifest["gates"] == {"t": "passed"}
+
+
+def test_a_failed_export_leaves_the_previous_folder_untouched(warehouse, tmp_path):
+    exports = tmp_path / "exports"
+    write_exports(exports, date(2025, 12, 31), [prepare(warehouse, SMS)], {}, datetime(2026, 1, 1))
+    before = {path.name: path.read_bytes() for path in (exports / "2025-12-31").iterdir()}
+    broken = PreparedSegment(SMS, rows=None, opted_out_removed=0, checked=None)  # fails while writing
+    with pytest.raises(AttributeError):
+        write_exports(
+            exports, date(2025, 12, 31), [prepare(warehouse, SMS), broken], {}, datetime(2026, 1, 2)
+        )
+    after = {path.name: path.read_bytes() for path in (exports / "2025-12-31").iterdir()}
+    assert after == before
+    assert [path.name for path in exports.iterdir()] == ["2025-12-31"]  # no partial folder left behind
+
+
+def test_segment_meta_is_checked(tmp_path):
+    def manifest(meta: dict) -> Path:
+        path = tmp_path / "manifest.json"
+        node = {
+            "resource_type": "model",
+            "name": "s",
+            "tags": ["segment"],
+            "config": {"meta": {"segment": meta}},
+        }
+        path.write_text(json.dumps({"nodes": {"model.x.s": node}}))
+        return path
+
+    good = {"channel": "email", "owner": "crm", "allowed_columns": ["customer_id", "email"]}
+    assert segments_from_manifest(manifest(good), ["email"])[0].allowed_columns == ("customer_id", "email")
+    with pytest.raises(SegmentDefinitionError, match="channel 'fax'"):
+        segments_from_manifest(manifest(good | {"channel": "fax"}), ["email"])
+    with pytest.raises(SegmentDefinitionError, match="start with customer_id"):
+        segments_from_manifest(manifest(good | {"allowed_columns": ["email"]}), ["email"])
+
+
+def test_a_clean_run_exports_consent_safe_segment_files_that_match_the_manifest(built_sample):
+    folder, result = built_sample
+    (export,) = [path for path in (folder / "exports").iterdir() if path.name != "validation"]
+    manifest = json.loads((export / "manifest.json").read_text())
+    assert manifest["as_of"] == export.name and len(manifest["segments"]) == 5
+    assert all(verdict == "passed" for verdict in manifest["gates"].values())
+    assert {"marts.customer_360", "segments.champions_loyalty_email"} <= set(manifest["gates"])
+    written = [entry for entry in manifest["segments"] if entry["rows"] > 0]
+    assert len(written) >= 2
+    with duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True) as connection:
+        for entry in manifest["segments"]:
+            rows = read_export(export / entry["file"])
+            assert rows[0] == entry["columns"] and rows[0][0] == "customer_id"
+            assert len(rows) - 1 == entry["rows"]
+            assert hashlib.sha256((export / entry["file"]).read_bytes()).hexdigest() == entry["sha256"]
+            assert not any(is_formula_like(cell) for row in rows for cell in row)
+            exported_ids = [int(row[0]) for row in rows[1:]]
+            opted_out = connection.execute(
+                "select count(*) from marts.customer_consents "
+                "where channel = $channel and status = 'opt_out' and list_contains($ids, customer_id)",
+                {"channel": entry["channel"], "ids": exported_ids},
+            ).fetchone()[0]
+            in_segment = connection.execute(f"select count(*) from segments.{entry['name']}").fetchone()[0]
+            assert opted_out == 0
+            assert entry["rows"] + entry["opted_out_removed"] == in_segment
+    assert sum(entry["opted_out_removed"] for entry in manifest["segments"]) > 0  # the sample has opt-outs
+    assert result.success
