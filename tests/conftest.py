@@ -66,7 +66,7 @@ def file_rows(dataset: Path) -> dict[str, int]:
 
 
 def run_pipeline(
-    raw_dir: Path, warehouse: Path, selection: str = "*", **settings: str
+    raw_dir: Path, warehouse: Path, selection: str | dg.AssetSelection = "*", **settings: str
 ) -> dg.ExecuteInProcessResult:
     """Materialize the selected assets of the real code location, as `make run` does, without raising;
     `settings` are further overrides (e.g. as_of="2025-06-30"); exports go beside the warehouse."""

@@ -264,3 +264,12 @@ def test_vocabulary_keys_equal_the_dbt_macro():
             ).fetchall()
         ]
     assert [gates.vocabulary_key(code) for code in codes] == from_dbt
+
+
+def test_an_expectation_on_a_column_the_batch_lacks_fails_and_says_why():
+    suite = load_suite(suite_path("customer_value"))
+    result = validate(pd.DataFrame({"customer_id": [1, 2]}), suite, "t", {"min_rows": None, "max_rows": None})
+    assert not result.success
+    lacking = {failure.column: failure.describe() for failure in result.failures}
+    assert "could not be evaluated" in lacking["value_tier"]
+    assert "customer_id" not in lacking

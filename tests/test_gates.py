@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from tests.conftest import run_pipeline
+from tests.conftest import copy_of, run_pipeline
 
 IMPLAUSIBLE = "99999999999.00"
 
@@ -22,7 +22,18 @@ def raw_gate_evaluation(result: dg.ExecuteInProcessResult, family: str) -> dg.As
     )
 
 
-def test_an_implausible_amount_fails_the_raw_gate_and_nothing_after_it_runs(dataset: Path, tmp_path: Path):
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_an_implausible_amount_fails_the_raw_gate_and_nothing_after_it_runs(built_sample, tmp_path: Path):
+    dataset = copy_of(built_sample[0], tmp_path / "built")
+    exports = dataset / "exports"
+    previous_exports = snapshot(exports)
     web = dataset / "raw" / "purchases" / "web"
     web.mkdir()
     (web / "late_orders.csv").write_text(
@@ -31,8 +42,8 @@ def test_an_implausible_amount_fails_the_raw_gate_and_nothing_after_it_runs(data
         f"W2,c2,2025-12-02,{IMPLAUSIBLE}\n"
         "W3,c3,2025-12-03,30.00\n"
     )
-    warehouse, exports = tmp_path / "w.duckdb", tmp_path / "exports"
-    result = run_pipeline(dataset / "raw", warehouse, export_dir=str(exports))
+    warehouse = dataset / "warehouse.duckdb"
+    result = run_pipeline(dataset / "raw", warehouse)
 
     assert not result.success
     evaluation = raw_gate_evaluation(result, "purchases")
@@ -42,11 +53,15 @@ def test_an_implausible_amount_fails_the_raw_gate_and_nothing_after_it_runs(data
         "amount: expect_column_values_to_be_between failed on 1 of 3 rows"
     )
     assert IMPLAUSIBLE.split(".")[0] not in str(evaluation.metadata)  # counts, never values
-    assert raw_gate_evaluation(result, "customers").passed  # the other families' files passed
+    assert raw_gate_evaluation(result, "customers").passed  # nothing new there
     materialized = {event.asset_key.path[0] for event in result.get_asset_materialization_events()}
     assert materialized == {"raw"}  # no dbt model, no CLV, nothing downstream
-    assert not list(exports.glob("*/*.csv"))
-    report = next((exports / "validation").glob("*.md")).read_text()
+    report = exports / "validation" / f"{result.run_id}.md"
+    now_exports = snapshot(exports)
+    assert {name: content for name, content in now_exports.items() if not name.startswith("validation/")} == {
+        name: content for name, content in previous_exports.items() if not name.startswith("validation/")
+    }  # the previous segment files and manifest, untouched; no new export
+    report = report.read_text()
     assert "| expect_column_values_to_be_between | amount | FAIL | 1 of 3 |" in report
 
     with duckdb.connect(str(warehouse), read_only=True) as connection:
@@ -60,8 +75,8 @@ def test_an_implausible_amount_fails_the_raw_gate_and_nothing_after_it_runs(data
         status, message = connection.execute(
             "select status, message from raw._load_log where file_path = 'purchases/web/late_orders.csv'"
         ).fetchone()
-        gated = connection.execute(
-            "select count(*) from raw._load_log where status = 'loaded' and gate_status = 'passed'"
+        pending = connection.execute(
+            "select count(*) from raw._load_log where status = 'loaded' and gate_status is null"
         ).fetchone()[0]
     assert in_raw == 0
     assert quarantined == [
@@ -73,15 +88,15 @@ def test_an_implausible_amount_fails_the_raw_gate_and_nothing_after_it_runs(data
         )
     ]
     assert status == "rejected" and "rejected by the raw gate" in message
-    assert gated == 12  # every other delivered file passed and is not checked again
+    assert pending == 0  # every other delivered file passed on the first run and is not checked again
 
     # The file is tried again, and fails again, until it is fixed; then its good rows load.
-    again = run_pipeline(dataset / "raw", warehouse, selection="key:raw/purchases", export_dir=str(exports))
+    again = run_pipeline(dataset / "raw", warehouse, selection="key:raw/purchases")
     assert not raw_gate_evaluation(again, "purchases").passed
     (web / "late_orders.csv").write_text(
         "order_id,source_customer_id,purchased_at,amount\nW1,c1,2025-12-01,10.00\nW3,c3,2025-12-03,30.00\n"
     )
-    fixed = run_pipeline(dataset / "raw", warehouse, selection="key:raw/purchases", export_dir=str(exports))
+    fixed = run_pipeline(dataset / "raw", warehouse, selection="key:raw/purchases")
     assert fixed.success and raw_gate_evaluation(fixed, "purchases").passed
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         loaded = connection.execute(

@@ -141,8 +141,15 @@ def referenced_columns(suite: gx.ExpectationSuite) -> list[str]:
     return columns
 
 
-def _first_line(message: object, limit: int = 160) -> str:
-    return (str(message or "error").strip().splitlines() or ["error"])[0][:limit]
+def _raised(exception_info: dict[str, Any], limit: int = 160) -> str | None:
+    """The first line of the error an expectation raised, if any. GX gives either one exception_info or one
+    per metric it tried to compute."""
+    infos = [exception_info] if "raised_exception" in exception_info else list(exception_info.values())
+    for info in infos:
+        if isinstance(info, dict) and info.get("raised_exception"):
+            lines = str(info.get("exception_message") or "error").strip().splitlines() or ["error"]
+            return lines[0][:limit]
+    return None
 
 
 def _column_label(kwargs: dict[str, Any]) -> str | None:
@@ -183,7 +190,7 @@ def validate(
     for expectation_result in result.results:
         configuration = expectation_result.expectation_config
         details = expectation_result.result or {}
-        exception = expectation_result.exception_info or {}
+        error = _raised(expectation_result.exception_info or {})
         observed = details.get("observed_value")
         outcomes.append(
             ExpectationOutcome(
@@ -202,9 +209,7 @@ def validate(
                 )
                 if failing_rows and not expectation_result.success
                 else (),
-                error=_first_line(exception.get("exception_message"))
-                if exception.get("raised_exception")
-                else None,
+                error=error,
             )
         )
     return GateResult(suite=suite.name, target=target, rows=len(frame), outcomes=outcomes)
