@@ -69,7 +69,8 @@ def run_pipeline(
     raw_dir: Path, warehouse: Path, selection: str | dg.AssetSelection = "*", **settings: str
 ) -> dg.ExecuteInProcessResult:
     """Materialize the selected assets of the real code location, as `make run` does, without raising;
-    `settings` are further overrides (e.g. as_of="2025-06-30"); exports go beside the warehouse."""
+    `settings` are further overrides (e.g. as_of="2025-06-30"); exports and the serving file go beside
+    the warehouse."""
     from dagster_project.definitions import defs
     from dagster_project.defs.resources import resources
 
@@ -77,6 +78,7 @@ def run_pipeline(
         "raw_dir": str(raw_dir),
         "warehouse": str(warehouse),
         "export_dir": str(warehouse.parent / "exports"),
+        "serving": str(warehouse.parent / "serving.duckdb"),
         **settings,
     }
     return dg.materialize(

@@ -1,5 +1,5 @@
-"""Exports: the segment gates (blocking asset checks on each segment model) and the segment files marketers
-download, written only when every gate of the run passed (DESIGN §8)."""
+"""Exports: the segment gates (blocking asset checks on each segment model), the segment files marketers
+download and the serving file BI reads, both written only when every gate of the run passed (DESIGN §8)."""
 
 from datetime import UTC, datetime
 
@@ -17,6 +17,7 @@ from dagster_project.lib.exports import (
     segments_from_manifest,
     write_exports,
 )
+from dagster_project.lib.publish import publish
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import connect
 
@@ -52,15 +53,35 @@ def segment_gate(segment: Segment) -> dg.AssetChecksDefinition:
     )
 
 
+# What BI and marketers receive is gated: every mart gate and segment gate of the same run must have passed.
+GATED = [
+    *(dg.AssetKey(["marts", table]) for table in GATED_MARTS),
+    *(segment_key(segment) for segment in SEGMENTS),
+]
+
+
+def require_gates_passed(connection: duckdb.DuckDBPyConnection, run_id: str, refusal: str) -> dict[str, bool]:
+    """This run's gate verdicts; a Failure if one failed or a mart or segment gate did not run in it."""
+    verdicts = gates.run_verdicts(connection, run_id)
+    failed = [target for target, passed in verdicts.items() if not passed]
+    if failed:
+        raise dg.Failure(description=f"{refusal}: gates failed on {', '.join(failed)}")
+    required = {f"marts.{table}" for table in GATED_MARTS} | {segment.relation for segment in SEGMENTS}
+    missing = sorted(required - set(verdicts))
+    if missing:
+        raise dg.Failure(
+            description=f"{refusal}: these gates did not run in this run (materialize with the marts and "
+            f"segments upstream): {', '.join(missing)}"
+        )
+    return verdicts
+
+
 @dg.asset(
     key=["exports", "segments"],
     group_name="exports",
     kinds={"python", "csv"},
     pool=WAREHOUSE_POOL,
-    deps=[
-        *(segment_key(segment) for segment in SEGMENTS),
-        *(dg.AssetKey(["marts", table]) for table in GATED_MARTS),
-    ],
+    deps=GATED,
 )
 def segment_exports(context: dg.AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
     """One CSV per segment in <C360_EXPORT_DIR>/<as_of>/<segment>.csv and manifest.json (rows, sha256,
@@ -69,17 +90,7 @@ def segment_exports(context: dg.AssetExecutionContext, settings: SettingsResourc
     config = settings.get()
     at = datetime.now(UTC).replace(tzinfo=None)
     with connect(config.warehouse) as connection:
-        verdicts = gates.run_verdicts(connection, context.run.run_id)
-        failed = [target for target, passed in verdicts.items() if not passed]
-        if failed:
-            raise dg.Failure(description=f"not exported: gates failed on {', '.join(failed)}")
-        required = {f"marts.{table}" for table in GATED_MARTS} | {segment.relation for segment in SEGMENTS}
-        missing = sorted(required - set(verdicts))
-        if missing:
-            raise dg.Failure(
-                description="not exported: these gates did not run in this run (materialize the exports with "
-                f"the marts and segments they read): {', '.join(missing)}"
-            )
+        verdicts = require_gates_passed(connection, context.run.run_id, "not exported")
         as_of = connection.execute("select as_of from marts.observation_window").fetchone()[0]
         prepared = [prepare(connection, segment) for segment in SEGMENTS]
     manifest = write_exports(
@@ -103,4 +114,33 @@ def segment_exports(context: dg.AssetExecutionContext, settings: SettingsResourc
     )
 
 
-defs = dg.Definitions(assets=[segment_exports], asset_checks=[segment_gate(segment) for segment in SEGMENTS])
+@dg.asset(
+    key=["publish", "serving"],
+    group_name="exports",
+    kinds={"python", "duckdb"},
+    pool=WAREHOUSE_POOL,
+    deps=[*GATED, dg.AssetKey(["marts", "identity_match_quality"])],
+)
+def serving_file(context: dg.AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
+    """The file BI tools and notebooks read (C360_SERVING): every table of marts and segments, copied after
+    this run's gates passed into a new file that replaces the previous one by rename. Readers of the old file
+    keep a consistent snapshot; a failed run leaves it as it was."""
+    config = settings.get()
+    at = datetime.now(UTC).replace(tzinfo=None)
+    with connect(config.warehouse) as connection:
+        require_gates_passed(connection, context.run.run_id, "not published")
+        publication = publish(connection, config.serving, at, context.run.run_id)
+    context.log.info(f"published {len(publication.tables)} tables to {publication.path}")
+    return dg.MaterializeResult(
+        metadata={
+            "path": str(publication.path),
+            "tables": dg.MetadataValue.json(publication.tables),
+            "bytes": publication.bytes,
+            "dagster/row_count": publication.tables.get("marts.customer_360", 0),
+        }
+    )
+
+
+defs = dg.Definitions(
+    assets=[segment_exports, serving_file], asset_checks=[segment_gate(segment) for segment in SEGMENTS]
+)

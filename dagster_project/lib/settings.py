@@ -108,6 +108,8 @@ KNOBS: dict[str, Knob] = {
     "value_window_months": Knob("12", _positive_int, "Trailing window of customer_value, in months."),
     "most_valuable_share": Knob("0.20", _share, "Share of customers with profit >= 0 tiered most_valuable."),
     "most_growable_share": Knob("0.20", _share, "Share of the remaining customers tiered most_growable."),
+    "schedule_cron": Knob("0 6 * * *", str.strip, "When the daily schedule materializes everything (cron)."),
+    "schedule_timezone": Knob("America/Sao_Paulo", str.strip, "Timezone of C360_SCHEDULE_CRON."),
     "max_quarantine_share": Knob(
         "0.05", _share, "Largest share of a file's rows that may be quarantined before the file is rejected."
     ),
@@ -134,6 +136,8 @@ class Settings:
     value_window_months: int
     most_valuable_share: float
     most_growable_share: float
+    schedule_cron: str
+    schedule_timezone: str
     max_quarantine_share: float
 
     @classmethod
