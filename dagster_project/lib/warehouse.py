@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import duckdb
 
 SCHEMAS = ("raw", "staging", "intermediate", "marts")
+# Seconds to wait before each new attempt while another process holds the file (a transient lock: a BI tool
+# or notebook pointed at the warehouse, another run): about half a minute in all, then a clear error.
+LOCK_WAITS = (1.0, 2.0, 4.0, 8.0, 15.0)
 
 
-def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file (created, with its folder, when absent and not read-only)."""
+class WarehouseLocked(RuntimeError):
+    """Another process kept the warehouse file locked through every retry."""
+
+
+def connect(
+    path: Path,
+    read_only: bool = False,
+    lock_waits: Sequence[float] = LOCK_WAITS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file (created, with its folder, when absent and not read-only), retrying while
+    another process holds its lock."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path), read_only=read_only)
+    for wait in (*lock_waits, None):
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise
+            if wait is None:
+                raise WarehouseLocked(
+                    f"{path} stayed locked by another process through {len(lock_waits)} retries "
+                    f"({sum(lock_waits):g} s): point BI tools and notebooks at the serving file (C360_SERVING), "
+                    f"not the warehouse. DuckDB said: {error}"
+                ) from error
+            sleep(wait)
+    raise AssertionError("unreachable")
 
 
 def table_row_counts(connection: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, int]]:
