@@ -126,7 +126,7 @@ def gate_raw_family(
 ) -> list[GateResult]:
     """Validate every loaded, not yet gated file of raw.<family> with suite raw_<family>; reject those that fail."""
     ensure_gate_tables(connection)
-    suite = load_suite(suite_path(f"raw_{family}", *([directory] if directory else [])))
+    suite = load_suite(suite_path(f"raw_{family}"))
     vocabulary: dict[str, str] = dict(suite.meta.get("vocabulary", {}))
     pending = connection.execute(
         f"""
@@ -247,15 +247,10 @@ def run_verdicts(connection: duckdb.DuckDBPyConnection, run_id: str) -> dict[str
     return dict(rows)
 
 
-def gate_table(
-    connection: duckdb.DuckDBPyConnection,
-    relation: str,
-    suite_name: str,
-    directory: Path | None = None,
-) -> GateResult:
+def gate_table(connection: duckdb.DuckDBPyConnection, relation: str, suite_name: str) -> GateResult:
     """Validate `relation` (schema.table) with a suite, reading only the columns it names; the suite may refer
     to the row-count band `min_rows` / `max_rows`."""
-    suite = load_suite(suite_path(suite_name, *([directory] if directory else [])))
+    suite = load_suite(suite_path(suite_name))
     columns = referenced_columns(suite)
     selected = ", ".join(f'"{column}"' for column in columns) if columns else "1 as _row"
     frame = connection.execute(f"select {selected} from {relation}").df()

@@ -28,20 +28,23 @@ def connect(
     another process holds its lock."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    for wait in (*lock_waits, None):
+    for wait in lock_waits:
         try:
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as error:
             if "lock" not in str(error).lower():
                 raise
-            if wait is None:
-                raise WarehouseLocked(
-                    f"{path} stayed locked by another process through {len(lock_waits)} retries "
-                    f"({sum(lock_waits):g} s): point BI tools and notebooks at the serving file (C360_SERVING), "
-                    f"not the warehouse. DuckDB said: {error}"
-                ) from error
             sleep(wait)
-    raise AssertionError("unreachable")
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as error:
+        if "lock" not in str(error).lower():
+            raise
+        raise WarehouseLocked(
+            f"{path} stayed locked by another process through {len(lock_waits)} retries "
+            f"({sum(lock_waits):g} s): point BI tools and notebooks at the serving file (C360_SERVING), "
+            f"not the warehouse. DuckDB said: {error}"
+        ) from error
 
 
 def table_row_counts(connection: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, int]]:
