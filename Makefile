@@ -60,4 +60,4 @@ sample: $(INSTALLED)
 	$(BIN)/python -m dagster_project.synthetic --customers $(SAMPLE_CUSTOMERS) --seed $(SAMPLE_SEED) --out data
 
 clean:
-	rm -rf dbt/target dbt/logs data/*.duckdb data/*.duckdb.wal exports .pytest_cache
+	rm -rf dbt/target dbt/logs data/*.duckdb data/*.duckdb.wal data/*_dbt exports .pytest_cache

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from lifetimes.datasets import load_cdnow_summary_data_with_monetary_value
+from scipy.special import hyp2f1
 
 from dagster_project.lib.clv import (
     TRANSACTION_MODELS,
@@ -14,6 +15,7 @@ from dagster_project.lib.clv import (
     discounted_expected_purchases,
     fit_spend,
     fit_transactions,
+    fitted_model,
     frequency_monetary_correlation,
     rate_per_unit,
     score_customers,
@@ -34,6 +36,29 @@ def test_bgnbd_reproduces_the_published_cdnow_parameters(cdnow):
     assert fit.parameters == pytest.approx({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}, abs=0.001)
     assert fit.log_likelihood == pytest.approx(-9582.4, abs=0.05)  # FHL (2005), section 4
     assert fit.n_customers == 2357 and fit.n_unique_rows < 2357
+
+
+def test_a_model_rebuilt_from_stored_parameters_predicts_as_the_fitted_one(cdnow):
+    """The notebooks rebuild models from marts.clv_model_fits. Checked against BG/NBD's closed form (FHL 2005,
+    eq. 9): E[X(t)] = (a+b-1)/(a-1) * [1 - (alpha/(alpha+t))^r * 2F1(r, b; a+b-1; t/(alpha+t))]."""
+    fit, fitter = fit_transactions(cdnow, "bgnbd")
+    rebuilt = fitted_model("bgnbd", fit.parameters)
+    t = np.array([13.0, 39.0, 78.0])
+    assert rebuilt.expected_number_of_purchases_up_to_time(t) == pytest.approx(
+        fitter.expected_number_of_purchases_up_to_time(t), rel=1e-12
+    )
+    r, alpha, a, b = (fit.parameters[name] for name in ("r", "alpha", "a", "b"))
+    closed_form = (
+        (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + 39)) ** r * hyp2f1(r, b, a + b - 1, 39 / (alpha + 39)))
+    )
+    assert float(rebuilt.expected_number_of_purchases_up_to_time(39.0)) == pytest.approx(
+        closed_form, rel=1e-9
+    )
+    spend, _ = fit_spend(cdnow[cdnow["frequency"] > 0])
+    mean_spend = fitted_model("gammagamma", spend.parameters).conditional_expected_average_profit(
+        cdnow["frequency"], cdnow["monetary_value"]
+    )
+    assert float(mean_spend.mean()) > 0
 
 
 def test_pareto_nbd_reproduces_the_published_cdnow_log_likelihood(cdnow):

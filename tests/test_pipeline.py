@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shutil
+import subprocess
 from collections import defaultdict
 from pathlib import Path
 
@@ -11,6 +15,8 @@ import duckdb
 import pandas as pd
 import pytest
 
+from dagster_project.defs.resources import DBT_PROJECT_DIR, dbt_executable
+from dagster_project.lib.settings import Settings
 from tests.conftest import copy_of, file_rows, run_pipeline
 
 
@@ -128,3 +134,32 @@ def test_one_unparseable_date_quarantines_that_row_and_loads_the_rest(dataset, t
     assert quarantined == [("purchases/web/late.csv", 2, "purchased_at", "2025-02-30")]
     materialization = result.asset_materializations_for_node("raw__purchases")[0]
     assert materialization.metadata["rows_quarantined"].value == 1
+
+
+def test_the_dbt_unit_tests_pass_and_production_runs_leave_them_out(built_sample, tmp_path):
+    """Unit tests check the SQL on fixed inputs, so they run here (against a built warehouse, for the column
+    types of the models they mock) and not in every production run."""
+    folder, _ = built_sample
+    for step in ("dbt_models", "dbt_models_after_clv"):  # the run's dbt target folders, beside the warehouse
+        ran = [
+            node["unique_id"]
+            for node in json.loads((folder / "warehouse_dbt" / step / "run_results.json").read_text())[
+                "results"
+            ]
+        ]
+        assert any(node.startswith("model.") for node in ran) and not any(
+            node.startswith("unit_test.") for node in ran
+        )
+    warehouse = copy_of(folder, tmp_path / "built") / "warehouse.duckdb"
+    settings = Settings.load({"warehouse": str(warehouse), "raw_dir": str(folder / "raw")})
+    completed = subprocess.run(
+        [dbt_executable(), "test", "--select", "test_type:unit", "--vars", json.dumps(settings.dbt_vars()),
+         "--target-path", str(tmp_path / "dbt_target")],
+        cwd=DBT_PROJECT_DIR, env={**os.environ, **settings.as_environment(), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    unit_tests = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())["unit_tests"]
+    assert (
+        re.search(r"PASS=(\d+)", completed.stdout).group(1) == str(len(unit_tests)) and len(unit_tests) >= 12
+    )

@@ -1,4 +1,7 @@
-"""Ingest assets: one per raw family, loading every extract file into raw.<family> (DESIGN §4)."""
+"""Ingest assets: one per raw family, loading every extract file into raw.<family> (DESIGN §4), and the
+freshness checks that warn when a family's extracts stop arriving."""
+
+from datetime import UTC, timedelta
 
 import dagster as dg
 
@@ -40,8 +43,14 @@ def ingest_asset(family: Family) -> dg.AssetsDefinition:
                 + "\n".join(outcome.message for outcome in rejected),
                 metadata={"rejected_files": [outcome.relative_path for outcome in rejected]},
             )
+        delivery = {}
+        if load.last_delivery_at is not None:  # what the freshness check judges: the newest file, not the run
+            delivery["dagster/last_updated_timestamp"] = dg.TimestampMetadataValue(
+                load.last_delivery_at.replace(tzinfo=UTC).timestamp()
+            )
         return dg.MaterializeResult(
             metadata={
+                **delivery,
                 "dagster/row_count": load.table_rows,
                 "files_loaded": len(load.with_status("loaded")),
                 "files_already_loaded": len(load.with_status("already_loaded")),
@@ -55,4 +64,23 @@ def ingest_asset(family: Family) -> dg.AssetsDefinition:
     return ingest
 
 
-defs = dg.Definitions(assets=[ingest_asset(family) for family in FAMILIES])
+def freshness_checks(family: Family) -> list[dg.AssetChecksDefinition]:
+    """Warns (never blocks) when the family's newest extract loaded more than `fresh_within_hours` ago."""
+    return list(
+        dg.build_last_update_freshness_checks(
+            assets=[dg.AssetKey(["raw", family.name])],
+            lower_bound_delta=timedelta(hours=family.fresh_within_hours),
+        )
+    )
+
+
+raw_freshness_checks = [check for family in FAMILIES for check in freshness_checks(family)]
+raw_freshness_sensor = dg.build_sensor_for_freshness_checks(
+    freshness_checks=raw_freshness_checks, name="raw_freshness", minimum_interval_seconds=15 * 60
+)
+
+defs = dg.Definitions(
+    assets=[ingest_asset(family) for family in FAMILIES],
+    asset_checks=raw_freshness_checks,
+    sensors=[raw_freshness_sensor],
+)

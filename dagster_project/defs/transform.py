@@ -3,12 +3,14 @@ steps around the CLV asset."""
 
 import json
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource, dbt_project, environment
+from dagster_project.lib.settings import Settings
 
 dbt_project.prepare_if_dev()
 
@@ -22,20 +24,30 @@ class Translator(DagsterDbtTranslator):
         return fqn[1]
 
 
+def dbt_target_path(settings: Settings, step: str) -> Path:
+    """dbt's target folder for one step on one warehouse: data/warehouse.duckdb -> data/warehouse_dbt/<step>."""
+    return settings.warehouse.with_name(settings.warehouse.stem + "_dbt") / step
+
+
 # The CLV asset (Python) sits inside the dbt graph: it reads intermediate.int_clv_inputs and the marts that
 # read its scores (source `clv`) run after it. So dbt runs in two steps around it.
 AFTER_CLV = "source:clv+"
 
 
 def _dbt_step(name: str, description: str, **selection: str) -> dg.AssetsDefinition:
-    """A `dbt build` step over the selected part of the project, with the run's settings in dbt's environment."""
+    """A `dbt build` step over the selected part of the project, with the run's settings in dbt's environment.
+
+    Unit tests check the SQL, not the data: they run in `make test`, not in production (dbt's advice). The
+    step keeps its dbt target folder beside the warehouse, so that the next run on the same warehouse and
+    settings reuses dbt's partial parse instead of parsing the whole project again."""
 
     def build(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource
     ) -> Iterator[Any]:
         config = settings.get()
+        arguments = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(config.dbt_vars())]
         with environment(config.as_environment()):
-            yield from dbt.cli(["build", "--vars", json.dumps(config.dbt_vars())], context=context).stream()
+            yield from dbt.cli(arguments, context=context, target_path=dbt_target_path(config, name)).stream()
 
     build.__doc__ = description
     return dbt_assets(

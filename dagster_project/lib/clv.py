@@ -45,6 +45,13 @@ class ModelFit:
     tolerance: float
 
 
+def fitted_model(model: str, parameters: dict[str, float]) -> object:
+    """A lifetimes model carrying stored parameters (marts.clv_model_fits), to predict or plot with again."""
+    fitter = (GammaGammaFitter if model == SPEND_MODEL else TRANSACTION_MODELS[model])()
+    fitter.params_ = pd.Series(parameters)
+    return fitter
+
+
 def sufficient_statistics(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """The unique rows of `columns` with how many customers share each (column `weight`)."""
     return frame.groupby(columns, as_index=False, sort=True).size().rename(columns={"size": "weight"})

@@ -40,6 +40,9 @@ class Family:
     name: str
     description: str
     columns: tuple[Column, ...]
+    # Freshness: a new file of this family is expected at least this often (a daily extract, with a
+    # 12-hour grace; weekly for slowly changing reference data). Older than that, the freshness check warns.
+    fresh_within_hours: int = 36
 
     @property
     def required_columns(self) -> tuple[str, ...]:
@@ -130,6 +133,7 @@ FAMILIES: tuple[Family, ...] = (
             ("end_date", DT),
             ("cost_per_contact", D),
         ),
+        fresh_within_hours=7 * 24 + 12,
     ),
     Family(
         "campaign_contacts",
@@ -165,6 +169,7 @@ FAMILIES: tuple[Family, ...] = (
             ("list_price", D),
             ("unit_cost", D),
         ),
+        fresh_within_hours=7 * 24 + 12,
     ),
 )
 

@@ -60,6 +60,7 @@ class FamilyLoad:
     files: list[FileOutcome] = field(default_factory=list)
     table_rows: int = 0
     quarantine_rows: int = 0
+    last_delivery_at: datetime | None = None  # when the newest file of the family loaded (UTC), any run
 
     def with_status(self, status: Status) -> list[FileOutcome]:
         return [outcome for outcome in self.files if outcome.status == status]
@@ -358,6 +359,10 @@ def load_family(
     result.table_rows = _count(connection, f"raw.{quote_identifier(family.name)}")
     result.quarantine_rows = connection.execute(
         f"select count(*) from {QUARANTINE} where family = $family", {"family": family.name}
+    ).fetchone()[0]
+    result.last_delivery_at = connection.execute(
+        f"select max(loaded_at) from {LOAD_LOG} where family = $family and status = 'loaded'",
+        {"family": family.name},
     ).fetchone()[0]
     return result
 

@@ -16,14 +16,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder (raw/ and truth/ are written)")
     parser.add_argument("--end-date", default="2025-12-31", help="last day of the observation window")
     parser.add_argument("--years", type=int, default=4, help="length of the observation window")
+    parser.add_argument(
+        "--hold-back-last-day",
+        action="store_true",
+        help="write the last day's events as dated files in DIR/next_day/raw (the next delivery)",
+    )
     arguments = parser.parse_args(argv)
     started = time.perf_counter()
     summary = generate(
-        arguments.customers, arguments.seed, arguments.out, arguments.end_date, arguments.years
+        arguments.customers,
+        arguments.seed,
+        arguments.out,
+        arguments.end_date,
+        arguments.years,
+        arguments.hold_back_last_day,
     )
     seconds = time.perf_counter() - started
     for relative, rows in summary["files"].items():
         print(f"{rows:>12,}  {arguments.out / 'raw' / relative}")
+    for relative, rows in summary.get("next_day_files", {}).items():
+        print(f"{rows:>12,}  {arguments.out / 'next_day' / 'raw' / relative}")
     print(
         f"generated {arguments.customers:,} people (seed {arguments.seed}) in {seconds:.1f}s -> {arguments.out}"
     )

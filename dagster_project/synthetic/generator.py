@@ -11,7 +11,9 @@ Source systems (each knows the same people under its own ids):
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -107,8 +109,22 @@ def _customers_frame(
     return records
 
 
-def generate(customers: int, seed: int, out: Path, end_date: str = "2025-12-31", years: int = 4) -> dict:
-    """Write the dataset; return the summary that is also written to truth/parameters.json."""
+def _dated(relative: str, day: np.datetime64) -> str:
+    """`purchases/ecommerce/orders.csv.gz` delivered on 2025-12-30 -> `purchases/ecommerce/orders_2025-12-30.csv.gz`."""
+    folder, _, name = relative.rpartition("/")
+    stem, _, extension = name.partition(".")
+    return f"{folder}/{stem}_{day}.{extension}"
+
+
+def generate(
+    customers: int, seed: int, out: Path, end_date: str = "2025-12-31", years: int = 4,
+    hold_back_last_day: bool = False,
+) -> dict:  # fmt: skip
+    """Write the dataset; return the summary that is also written to truth/parameters.json.
+
+    With `hold_back_last_day`, the events of the window's last day (and the customer records and consents
+    created that day) are not in `<out>/raw` but in `<out>/next_day/raw`, as dated files of the same systems:
+    copying them into raw/ is the next day's delivery. The truth describes the whole window."""
     rng = np.random.default_rng(seed)
     end = np.datetime64(end_date)
     window = Window(start=end - np.timedelta64(365 * years, "D"), days=365.0 * years)
@@ -200,37 +216,46 @@ def generate(customers: int, seed: int, out: Path, end_date: str = "2025-12-31",
         )
 
     files: dict[str, int] = {}
+    next_day_files: dict[str, int] = {}
+    last_day = end - np.timedelta64(1, "D")
 
-    def written(relative: str, frame: pd.DataFrame) -> Path:
-        files[relative] = len(frame)
-        return raw / relative
+    def deliver(relative: str, frame: pd.DataFrame, write: Callable[[pd.DataFrame, Path], None],
+                day: np.ndarray | pd.Series | None = None) -> None:  # fmt: skip
+        """Write `frame` to raw/<relative>; rows whose `day` is the window's last go to the next day's file
+        when the last day is held back (no file when the day has none)."""
+        held = np.zeros(len(frame), dtype=bool)
+        if hold_back_last_day and day is not None:
+            held = np.asarray(day, dtype=float) >= window.days - 1
+        if held.any():
+            relative_next = _dated(relative, last_day)
+            next_day_files[relative_next] = int(held.sum())
+            write(frame[held].reset_index(drop=True), out / "next_day" / "raw" / relative_next)
+        files[relative] = int((~held).sum())
+        write(frame[~held].reset_index(drop=True), raw / relative)
 
-    # customers
-    write_csv(
-        customer_frames["ecommerce"][CUSTOMER_COLUMNS],
-        written("customers/ecommerce/customers.csv", customer_frames["ecommerce"]),
-    )
-    write_legacy_csv(
-        customer_frames["loja"][CUSTOMER_COLUMNS], written("customers/loja/clientes.csv", customer_frames["loja"]),
-        LEGACY_CUSTOMER_NAMES, dates=("birth_date",), timestamps=("created_at", "updated_at"),
-    )  # fmt: skip
-    write_csv(
-        customer_frames["sac"][CUSTOMER_COLUMNS],
-        written("customers/sac/clientes_sac.csv", customer_frames["sac"]),
-    )
-    write_csv(
-        customer_frames["crm"][CUSTOMER_COLUMNS],
-        written("customers/crm/contacts.csv", customer_frames["crm"]),
-    )
+    # customers (a record is delivered the day it is created)
+    customer_files = {
+        "ecommerce": "customers/ecommerce/customers.csv", "loja": "customers/loja/clientes.csv",
+        "sac": "customers/sac/clientes_sac.csv", "crm": "customers/crm/contacts.csv",
+    }  # fmt: skip
+    for system, relative in customer_files.items():
+        writer = write_csv
+        if system == "loja":
+            writer = partial(write_legacy_csv, renames=LEGACY_CUSTOMER_NAMES, dates=("birth_date",),
+                             timestamps=("created_at", "updated_at"))  # fmt: skip
+        deliver(relative, customer_frames[system][CUSTOMER_COLUMNS], writer, created_days[system])
 
     # purchases
-    online_orders = purchases_of(online, "ecommerce")
-    write_csv(online_orders, written("purchases/ecommerce/orders.csv.gz", online_orders))
+    order_days = orders["day"].to_numpy()
+    deliver(
+        "purchases/ecommerce/orders.csv.gz", purchases_of(online, "ecommerce"), write_csv, order_days[online]
+    )
     store_sales = purchases_of(~online, "loja")
     store_sales["store_type"] = store_sales["store_type"].map(LEGACY_STORE_TYPES)
-    write_legacy_csv(
-        store_sales, written("purchases/loja/vendas.csv", store_sales), LEGACY_SALE_NAMES,
-        timestamps=("purchased_at",), decimals=("amount", "cost"),
+    deliver(
+        "purchases/loja/vendas.csv", store_sales,
+        partial(write_legacy_csv, renames=LEGACY_SALE_NAMES, timestamps=("purchased_at",), decimals=("amount", "cost")),
+        order_days[~online],
     )  # fmt: skip
 
     # service
@@ -250,14 +275,14 @@ def generate(customers: int, seed: int, out: Path, end_date: str = "2025-12-31",
             ),
         }
     )
-    write_csv(interactions, written("service_interactions/sac/atendimentos.csv", interactions))
+    deliver("service_interactions/sac/atendimentos.csv", interactions, write_csv, service["day"])
 
     # campaigns, contacts, consents
     campaign_file = campaigns.assign(
         start_date=pd.Series(window.timestamps(campaigns["start_day"])).dt.date,
         end_date=pd.Series(window.timestamps(campaigns["end_day"])).dt.date,
     ).drop(columns=["start_day", "end_day"])
-    write_csv(campaign_file, written("campaigns/crm/campaigns.csv", campaign_file))
+    deliver("campaigns/crm/campaigns.csv", campaign_file, write_csv)
     contact_file = pd.DataFrame(
         {
             "campaign_id": contacts["campaign_id"],
@@ -271,7 +296,7 @@ def generate(customers: int, seed: int, out: Path, end_date: str = "2025-12-31",
             "order_id": contacts["order_id"],
         }
     )
-    write_csv(contact_file, written("campaign_contacts/crm/campaign_contacts.csv", contact_file))
+    deliver("campaign_contacts/crm/campaign_contacts.csv", contact_file, write_csv, contacts["day"])
     for system, channels in {
         "crm": ("email", "sms", "whatsapp", "phone", "direct_mail"),
         "ecommerce": ("email", "push", "sms"),
@@ -287,8 +312,8 @@ def generate(customers: int, seed: int, out: Path, end_date: str = "2025-12-31",
                 "legal_basis": statements["legal_basis"],
             }
         )
-        write_csv(consent_file, written(f"consents/{system}/consents.csv", consent_file))
-    write_parquet(products, written("products/erp/products.parquet", products))
+        deliver(f"consents/{system}/consents.csv", consent_file, write_csv, statements["day"])
+    deliver("products/erp/products.parquet", products, write_parquet)
 
     (raw / "sources.yml").write_text(
         "# Source systems whose files differ from the canonical dialect (DESIGN §4).\n"
@@ -326,6 +351,7 @@ def generate(customers: int, seed: int, out: Path, end_date: str = "2025-12-31",
         "purchase_model": model.as_dict(),
         "purchase_model_time_unit": "week",
         "files": files,
+        **({"next_day_files": next_day_files} if hold_back_last_day else {}),
     }
     (truth / "parameters.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
