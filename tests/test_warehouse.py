@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from dagster_project.lib.warehouse import WarehouseLocked, connect
+from tests.conftest import copy_of, run_pipeline
 
 HOLD = (
     "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('holding', flush=True); sys.stdin.readline()"
@@ -54,3 +57,26 @@ def test_a_lock_held_through_every_retry_is_a_clear_error(tmp_path):
     finally:
         release(holder)
     assert waits == [1.0, 2.0]
+
+
+def test_a_dbt_step_waits_for_a_warehouse_another_process_holds_and_then_builds(built_sample, tmp_path):
+    """dbt opens the warehouse itself, 15-20 s after the step starts here: the step first waits out the lock like
+    every other step, so dbt never meets it. (Without that wait, dbt fails on the lock and the step is retried
+    30 s later: STEP_UP_FOR_RETRY, which this test refuses.)"""
+    from dagster_project.defs.transform import dbt_models
+
+    folder = copy_of(built_sample[0], tmp_path / "built")
+    holder = hold(folder / "warehouse.duckdb")
+    releaser = threading.Timer(20.0, release, [holder])
+    releaser.start()
+    try:
+        result = run_pipeline(
+            folder / "raw", folder / "warehouse.duckdb", dg.AssetSelection.assets(dbt_models)
+        )
+    finally:
+        releaser.join()
+    assert holder.returncode == 0  # it held the file until the timer let it go, after the step had started
+    assert result.success
+    assert not [event for event in result.all_events if event.event_type_value == "STEP_UP_FOR_RETRY"]
+    built = {event.asset_key.path[-1] for event in result.get_asset_materialization_events()}
+    assert {"dim_customers", "customer_rfmt", "fct_purchases"} <= built

@@ -11,6 +11,9 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource, dbt_project, environment
 from dagster_project.lib.settings import Settings
+from dagster_project.lib.warehouse import connect
+
+LOCK_ERROR = "Could not set lock on file"  # DuckDB's message when another process holds the file
 
 dbt_project.prepare_if_dev()
 
@@ -46,8 +49,18 @@ def _dbt_step(name: str, description: str, **selection: str) -> dg.AssetsDefinit
     ) -> Iterator[Any]:
         config = settings.get()
         arguments = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(config.dbt_vars())]
+        # Like every step, wait out a transient lock held by another process before dbt opens the warehouse.
+        connect(config.warehouse).close()
         with environment(config.as_environment()):
-            yield from dbt.cli(arguments, context=context, target_path=dbt_target_path(config, name)).stream()
+            invocation = dbt.cli(
+                arguments, context=context, target_path=dbt_target_path(config, name), raise_on_error=False
+            )
+            yield from invocation.stream()
+        error = invocation.get_error()
+        if error is not None and LOCK_ERROR in str(error):  # taken again between our wait and dbt's open
+            raise dg.RetryRequested(max_retries=2, seconds_to_wait=30) from error
+        if error is not None:
+            raise error
 
     build.__doc__ = description
     return dbt_assets(
