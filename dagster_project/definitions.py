@@ -4,10 +4,12 @@ along the way; a daily schedule and a new-extract sensor start runs."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import dagster as dg
 
 from dagster_project.defs import automation, clv, exports, ingest, quality, transform
-from dagster_project.defs.resources import resources
+from dagster_project.defs.resources import SettingsResource, resources
 
 defs = dg.Definitions.merge(
     ingest.defs,
@@ -19,3 +21,19 @@ defs = dg.Definitions.merge(
     # One process, one step at a time: DuckDB allows a single writer.
     dg.Definitions(resources=resources(), executor=dg.in_process_executor),
 )
+
+
+def materialize_in_process(
+    settings: Mapping[str, str],
+    selection: str | dg.AssetSelection = "*",
+    instance: dg.DagsterInstance | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Materialize the selected assets and their checks in this process, as `make run` does, with settings
+    overrides (for tests and benchmarks); a failed step fails the result instead of raising."""
+    return dg.materialize(
+        [*(defs.assets or []), *(defs.asset_checks or [])],
+        resources={**resources(), "settings": SettingsResource(overrides=dict(settings))},
+        selection=selection,
+        instance=instance,
+        raise_on_error=False,
+    )

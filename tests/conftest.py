@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dagster_project.defs.resources import DBT_PROJECT_DIR, SettingsResource, dbt_executable
+from dagster_project.defs.resources import DBT_PROJECT_DIR, dbt_executable
 
 SAMPLE_PEOPLE = 1200
 
@@ -71,8 +71,7 @@ def run_pipeline(
     """Materialize the selected assets of the real code location, as `make run` does, without raising;
     `settings` are further overrides (e.g. as_of="2025-06-30"); exports and the serving file go beside
     the warehouse."""
-    from dagster_project.definitions import defs
-    from dagster_project.defs.resources import resources
+    from dagster_project.definitions import materialize_in_process
 
     overrides = {
         "raw_dir": str(raw_dir),
@@ -81,9 +80,4 @@ def run_pipeline(
         "serving": str(warehouse.parent / "serving.duckdb"),
         **settings,
     }
-    return dg.materialize(
-        [*(defs.assets or []), *(defs.asset_checks or [])],
-        resources={**resources(), "settings": SettingsResource(overrides=overrides)},
-        selection=selection,
-        raise_on_error=False,
-    )
+    return materialize_in_process(overrides, selection)

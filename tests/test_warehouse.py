@@ -60,10 +60,10 @@ def test_a_lock_held_through_every_retry_is_a_clear_error(tmp_path):
 
 
 def test_a_dbt_step_waits_for_a_warehouse_another_process_holds_and_then_builds(built_sample, tmp_path):
-    """dbt opens the warehouse itself, 15-20 s after the step starts here: the step first waits out the lock like
+    """dbt opens the warehouse itself, 15-20 s after a step starts here: the step first waits out the lock like
     every other step, so dbt never meets it. (Without that wait, dbt fails on the lock and the step is retried
     30 s later: STEP_UP_FOR_RETRY, which this test refuses.)"""
-    from dagster_project.defs.transform import dbt_models
+    from dagster_project.defs.transform import dbt_models_after_clv
 
     folder = copy_of(built_sample[0], tmp_path / "built")
     holder = hold(folder / "warehouse.duckdb")
@@ -71,7 +71,7 @@ def test_a_dbt_step_waits_for_a_warehouse_another_process_holds_and_then_builds(
     releaser.start()
     try:
         result = run_pipeline(
-            folder / "raw", folder / "warehouse.duckdb", dg.AssetSelection.assets(dbt_models)
+            folder / "raw", folder / "warehouse.duckdb", dg.AssetSelection.assets(dbt_models_after_clv)
         )
     finally:
         releaser.join()
@@ -79,4 +79,4 @@ def test_a_dbt_step_waits_for_a_warehouse_another_process_holds_and_then_builds(
     assert result.success
     assert not [event for event in result.all_events if event.event_type_value == "STEP_UP_FOR_RETRY"]
     built = {event.asset_key.path[-1] for event in result.get_asset_materialization_events()}
-    assert {"dim_customers", "customer_rfmt", "fct_purchases"} <= built
+    assert {"customer_value", "customer_360", "champions_loyalty_email"} <= built

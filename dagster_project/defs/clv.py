@@ -5,6 +5,7 @@ marts.clv_backtest and marts.clv_backtest_by_frequency in one transaction: a fai
 import json
 import uuid
 from collections.abc import Iterator
+import time
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -131,8 +132,10 @@ def _write(connection: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame
 def _production(
     production: pd.DataFrame, config: Settings, at: datetime
 ) -> tuple[list[dict], pd.DataFrame, dict[str, object]]:
+    started = time.perf_counter()
     transactions, transactions_fitter = fit_transactions(production, config.clv_model)
     spend, spend_fitter = fit_spend(production)
+    fitted = time.perf_counter()
     as_of = production["period_end"].iloc[0].date()
     fits = [_fit_row(fit, "production", config, as_of, as_of, at) for fit in (transactions, spend)]
     scores = score_customers(
@@ -151,6 +154,8 @@ def _production(
         fit_id=fits[0]["fit_id"],
     )
     metadata = {
+        "fit_seconds": round(fitted - started, 3),
+        "score_seconds": round(time.perf_counter() - fitted, 3),
         "model": config.clv_model,
         "parameters": dg.MetadataValue.json({fit.model: fit.parameters for fit in (transactions, spend)}),
         "log_likelihood": transactions.log_likelihood,

@@ -11,7 +11,7 @@ import duckdb
 SCHEMAS = ("raw", "staging", "intermediate", "marts")
 # Seconds to wait before each new attempt while another process holds the file (a transient lock: a BI tool
 # or notebook pointed at the warehouse, another run): about half a minute in all, then a clear error.
-LOCK_WAITS = (1.0, 2.0, 4.0, 8.0, 15.0)
+LOCK_WAITS = (1.0, 2.0, 4.0, 8.0, 8.0, 8.0)
 
 
 class WarehouseLocked(RuntimeError):
