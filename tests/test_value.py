@@ -7,16 +7,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import copy_of, run_pipeline
-
 
 @pytest.fixture(scope="module")
-def two_snapshots(built_sample, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def two_snapshots(second_run) -> Path:
     """The session's run (as_of = the latest event loaded, 2025-12-30), then a run reproducing 2025-06-30."""
-    folder = copy_of(built_sample[0], tmp_path_factory.mktemp("snapshots") / "built")
-    warehouse = folder / "warehouse.duckdb"
-    assert run_pipeline(folder / "raw", warehouse, as_of="2025-06-30").success
-    return warehouse
+    folder, result, _ = second_run
+    assert result.success
+    return folder / "warehouse.duckdb"
 
 
 def test_segment_migration_adds_up_to_the_customers_in_both_snapshots(two_snapshots):
