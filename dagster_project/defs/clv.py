@@ -3,9 +3,9 @@ customer scored, and a backtest on the calibration cut. Writes marts.clv_model_f
 marts.clv_backtest and marts.clv_backtest_by_frequency in one transaction: a failed fit writes nothing."""
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
-import time
 from datetime import UTC, date, datetime
 
 import dagster as dg
