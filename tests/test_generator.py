@@ -56,3 +56,23 @@ def test_parameters_record_the_purchase_model_and_file_sizes(generated_dataset):
     parameters = json.loads((generated_dataset / "truth" / "parameters.json").read_text())
     assert set(parameters["purchase_model"]) >= {"r", "alpha", "a", "b", "p", "q", "v"}
     assert parameters["files"]["purchases/loja/vendas.csv"] > 0
+
+
+def test_holding_back_the_last_day_splits_the_same_rows_into_a_dated_next_day_delivery(tmp_path):
+    whole = generate(400, seed=5, out=tmp_path / "whole")
+    split = generate(400, seed=5, out=tmp_path / "split", hold_back_last_day=True)
+    held = split["next_day_files"]
+    assert held and all(name.split("/")[-1].split("_")[-1].startswith("2025-12-30.") for name in held)
+    for relative, rows in whole["files"].items():  # every row is delivered once: before or on the last day
+        stem = relative.rsplit("/", 1)[-1].split(".")[0]
+        on_last_day = sum(
+            count
+            for name, count in held.items()
+            if name.startswith(relative.rsplit("/", 1)[0] + "/" + stem + "_")
+        )
+        assert split["files"][relative] + on_last_day == rows, relative
+    purchases = pd.read_csv(tmp_path / "split/next_day/raw/purchases/ecommerce/orders_2025-12-30.csv.gz")
+    assert len(purchases) == held["purchases/ecommerce/orders_2025-12-30.csv.gz"]
+    assert set(pd.to_datetime(purchases["purchased_at"]).dt.date.astype(str)) == {"2025-12-30"}
+    before = pd.read_csv(tmp_path / "split/raw/purchases/ecommerce/orders.csv.gz")
+    assert pd.to_datetime(before["purchased_at"]).max() < pd.Timestamp("2025-12-30")

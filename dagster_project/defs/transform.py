@@ -11,9 +11,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource, dbt_project, environment
 from dagster_project.lib.settings import Settings
-from dagster_project.lib.warehouse import connect
-
-LOCK_ERROR = "Could not set lock on file"  # DuckDB's message when another process holds the file
+from dagster_project.lib.warehouse import connect, is_lock_error
 
 dbt_project.prepare_if_dev()
 
@@ -57,7 +55,7 @@ def _dbt_step(name: str, description: str, **selection: str) -> dg.AssetsDefinit
             )
             yield from invocation.stream()
         error = invocation.get_error()
-        if error is not None and LOCK_ERROR in str(error):  # taken again between our wait and dbt's open
+        if error is not None and is_lock_error(error):  # taken again between our wait and dbt's open
             raise dg.RetryRequested(max_retries=2, seconds_to_wait=30) from error
         if error is not None:
             raise error

@@ -14,6 +14,11 @@ SCHEMAS = ("raw", "staging", "intermediate", "marts")
 LOCK_WAITS = (1.0, 2.0, 4.0, 8.0, 8.0, 8.0)
 
 
+def is_lock_error(error: BaseException) -> bool:
+    """DuckDB's "Could not set lock on file": another process holds the file."""
+    return "could not set lock" in str(error).lower()
+
+
 class WarehouseLocked(RuntimeError):
     """Another process kept the warehouse file locked through every retry."""
 
@@ -32,13 +37,13 @@ def connect(
         try:
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as error:
-            if "lock" not in str(error).lower():
+            if not is_lock_error(error):
                 raise
             sleep(wait)
     try:
         return duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as error:
-        if "lock" not in str(error).lower():
+        if not is_lock_error(error):
             raise
         raise WarehouseLocked(
             f"{path} stayed locked by another process through {len(lock_waits)} retries "
