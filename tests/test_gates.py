@@ -4,11 +4,18 @@ is fixed."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
+from dagster_project.lib import gates
+from dagster_project.lib.contracts import FAMILIES_BY_NAME
+from dagster_project.lib.expectations import GateResult
+from dagster_project.lib.ingest import load_family
+from dagster_project.lib.settings import Settings
 from tests.conftest import copy_of, run_pipeline
 
 IMPLAUSIBLE = "99999999999.00"
@@ -103,3 +110,44 @@ def test_an_implausible_amount_fails_the_raw_gate_and_nothing_after_it_runs(buil
             "select order_id from raw.purchases where _source_file = 'purchases/web/late_orders.csv' order by 1"
         ).fetchall()
     assert loaded == [("W1",), ("W3",)]
+
+
+def test_a_raw_file_validated_in_chunks_gets_the_verdict_of_the_whole_file(tmp_path: Path, monkeypatch):
+    """A big file is validated in batches of RAW_GATE_CHUNK_ROWS rows of the suite's columns: the verdict,
+    the counts and the quarantined rows are those of validating it whole."""
+    bad_rows = {3, 2_500, 4_999}  # in the first, second and third batch of 2,048 rows
+    lines = ["order_id,source_customer_id,purchased_at,amount,channel_note"]
+    lines += [
+        f"W{row},c{row},2025-12-01,{IMPLAUSIBLE if row in bad_rows else '10.00'},x" for row in range(1, 5_001)
+    ]
+    web = tmp_path / "raw" / "purchases" / "web"
+    web.mkdir(parents=True)
+    (web / "orders.csv").write_text("\n".join(lines) + "\n")
+    parameters = gates.raw_parameters(Settings.load(environ={}), datetime(2026, 1, 1))
+
+    def gate(chunk_rows: int, warehouse: Path) -> tuple[GateResult, list[tuple]]:
+        monkeypatch.setattr(gates, "RAW_GATE_CHUNK_ROWS", chunk_rows)
+        with duckdb.connect(str(warehouse)) as connection:
+            load_family(connection, tmp_path / "raw", FAMILIES_BY_NAME["purchases"], 0.05)
+            [result] = gates.gate_raw_family(connection, "purchases", parameters)
+            quarantined = connection.execute(
+                "select row_number, column_name, value, raw_record from raw._quarantine order by row_number"
+            ).fetchall()
+        return result, quarantined
+
+    chunked, chunked_quarantine = gate(2_048, tmp_path / "chunked.duckdb")
+    whole, whole_quarantine = gate(1_000_000, tmp_path / "whole.duckdb")
+
+    assert not chunked.success
+    assert chunked.rows == whole.rows == 5_000
+    assert chunked.as_dict() == whole.as_dict()
+    assert [failure.describe() for failure in chunked.failures] == [
+        "amount: expect_column_values_to_be_between failed on 3 of 5000 rows"
+    ]
+    assert sorted(chunked.failures[0].unexpected_rows) == sorted(bad_rows)
+    assert [row[:3] for row in chunked_quarantine] == [row[:3] for row in whole_quarantine]
+    assert [row[:3] for row in chunked_quarantine] == [
+        (row, "amount", "99999999999.0") for row in sorted(bad_rows)
+    ]
+    record = json.loads(chunked_quarantine[1][3])  # the whole record is kept, a missing value as null
+    assert (record["order_id"], record["amount"], record["quantity"]) == ("W2500", "99999999999.0", None)

@@ -9,6 +9,7 @@ metadata and reports that people without access to personal data read.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -22,6 +23,11 @@ from great_expectations.data_context.types.base import (
     ProgressBarsConfig,
 )
 from great_expectations.exceptions import GreatExpectationsError
+from great_expectations.expectations.expectation import (
+    ColumnMapExpectation,
+    ColumnPairMapExpectation,
+    MulticolumnMapExpectation,
+)
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 
@@ -139,6 +145,43 @@ def referenced_columns(suite: gx.ExpectationSuite) -> list[str]:
             if name and name not in columns:
                 columns.append(name)
     return columns
+
+
+def is_row_wise(suite: gx.ExpectationSuite) -> bool:
+    """True when every expectation judges each row on its own (no uniqueness, no row count), so validating a
+    table in chunks gives the same verdict, counts and failing rows as validating it whole."""
+    return all(
+        isinstance(expectation, ColumnMapExpectation | ColumnPairMapExpectation | MulticolumnMapExpectation)
+        and "unique" not in expectation.expectation_type
+        for expectation in suite.expectations
+    )
+
+
+def combined(results: Iterable[GateResult], suite: gx.ExpectationSuite, target: str) -> GateResult:
+    """One verdict from the verdicts of a row-wise suite on consecutive chunks of a table: an expectation
+    fails if it failed on any chunk; counts add up, failing rows are the chunks' failing rows."""
+    results = list(results)
+    if not results:
+        return GateResult(suite=suite.name, target=target, rows=0, outcomes=[])
+    outcomes = []
+    for chunk_outcomes in zip(*(result.outcomes for result in results), strict=True):
+        first = chunk_outcomes[0]
+        counts = [outcome.unexpected_count for outcome in chunk_outcomes]
+        elements = [outcome.element_count for outcome in chunk_outcomes]
+        outcomes.append(
+            ExpectationOutcome(
+                expectation=first.expectation,
+                column=first.column,
+                success=all(outcome.success for outcome in chunk_outcomes),
+                unexpected_count=None if None in counts else sum(counts),
+                element_count=None if None in elements else sum(elements),
+                unexpected_rows=tuple(row for outcome in chunk_outcomes for row in outcome.unexpected_rows),
+                error=next((outcome.error for outcome in chunk_outcomes if outcome.error), None),
+            )
+        )
+    return GateResult(
+        suite=suite.name, target=target, rows=sum(result.rows for result in results), outcomes=outcomes
+    )
 
 
 def _raised(exception_info: dict[str, Any], limit: int = 160) -> str | None:

@@ -13,6 +13,7 @@ import csv
 import json
 import re
 import unicodedata
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,15 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from dagster_project.lib.expectations import GateResult, load_suite, referenced_columns, suite_path, validate
+from dagster_project.lib.expectations import (
+    GateResult,
+    combined,
+    is_row_wise,
+    load_suite,
+    referenced_columns,
+    suite_path,
+    validate,
+)
 from dagster_project.lib.ingest import LOAD_LOG, QUARANTINE
 from dagster_project.lib.settings import Settings
 
@@ -29,6 +38,10 @@ VOCABULARY_SEED = Path(__file__).resolve().parents[2] / "dbt" / "seeds" / "vocab
 # A gated table may shrink to half or double (give or take ROW_COUNT_SLACK rows) since the previous passed run.
 ROW_COUNT_BAND = (0.5, 2.0)
 ROW_COUNT_SLACK = 10
+# Rows per batch of a row-wise raw suite (bounded memory on files of millions of rows); DuckDB hands results
+# out in vectors of DUCKDB_VECTOR_ROWS.
+RAW_GATE_CHUNK_ROWS = 500_000
+DUCKDB_VECTOR_ROWS = 2048
 
 
 def vocabulary_key(code: object) -> str | None:
@@ -112,9 +125,14 @@ def write_report(directory: Path, run_id: str, results: list[GateResult], at: da
 
 
 def with_vocabulary_codes(frame: pd.DataFrame, vocabulary: dict[str, str]) -> pd.DataFrame:
-    """Add `<column>_code`, the vocabulary key of each delivered code, for the suite's vocabulary columns."""
+    """Add `<column>_code`, the vocabulary key of each delivered code, for the suite's vocabulary columns
+    (computed once per distinct code)."""
     for column in vocabulary:
-        frame[f"{column}_code"] = frame[column].map(vocabulary_key) if column in frame else None
+        if column in frame:
+            keys = {code: vocabulary_key(code) for code in frame[column].dropna().unique()}
+            frame[f"{column}_code"] = frame[column].map(keys)
+        else:
+            frame[f"{column}_code"] = None
     return frame
 
 
@@ -124,10 +142,16 @@ def gate_raw_family(
     parameters: dict[str, Any],
     directory: Path | None = None,
 ) -> list[GateResult]:
-    """Validate every loaded, not yet gated file of raw.<family> with suite raw_<family>; reject those that fail."""
+    """Validate every loaded, not yet gated file of raw.<family> with suite raw_<family>; reject those that fail.
+    A batch holds only the columns the suite reads; a row-wise suite (all raw suites) runs on chunks of
+    RAW_GATE_CHUNK_ROWS rows, so memory does not grow with the file."""
     ensure_gate_tables(connection)
     suite = load_suite(suite_path(f"raw_{family}"))
     vocabulary: dict[str, str] = dict(suite.meta.get("vocabulary", {}))
+    table_columns = {row[0] for row in connection.execute(f"describe raw.{family}").fetchall()}
+    read = [column for column in [*referenced_columns(suite), *vocabulary] if column in table_columns]
+    selected = ", ".join(f'"{column}"' for column in dict.fromkeys(["_row_number", *read]))
+    chunk_rows = RAW_GATE_CHUNK_ROWS if is_row_wise(suite) else None
     pending = connection.execute(
         f"""
         select file_hash, any_value(file_path) from {LOAD_LOG}
@@ -138,11 +162,27 @@ def gate_raw_family(
     ).fetchall()
     results = []
     for file_hash, file_path in pending:
-        frame = connection.execute(
-            f"select * from raw.{family} where _file_hash = $hash order by _row_number", {"hash": file_hash}
-        ).df()
-        frame = with_vocabulary_codes(frame.set_index("_row_number"), vocabulary)
-        result = validate(frame, suite, f"raw.{family} {file_path}", parameters, failing_rows=True)
+        target = f"raw.{family} {file_path}"
+        batches = _batches(
+            connection,
+            f"select {selected} from raw.{family} where _file_hash = $hash",
+            {"hash": file_hash},
+            chunk_rows,
+        )
+        result = combined(
+            (
+                validate(
+                    with_vocabulary_codes(batch.set_index("_row_number"), vocabulary),
+                    suite,
+                    target,
+                    parameters,
+                    failing_rows=True,
+                )
+                for batch in batches
+            ),
+            suite,
+            target,
+        )
         results.append(result)
         if result.success:
             connection.execute(
@@ -150,8 +190,28 @@ def gate_raw_family(
                 {"hash": file_hash},
             )
         else:
-            _reject_file(connection, family, file_hash, file_path, frame, result)
+            _reject_file(connection, family, file_hash, file_path, result, vocabulary)
     return results
+
+
+def _batches(
+    connection: duckdb.DuckDBPyConnection, query: str, parameters: dict[str, Any], chunk_rows: int | None
+) -> Iterator[pd.DataFrame]:
+    """The query's result as pandas frames of at most `chunk_rows` rows (one frame when None); at least one
+    frame, empty if the result is."""
+    cursor = connection.cursor()
+    cursor.execute(query, parameters)
+    if chunk_rows is None:
+        yield cursor.df()
+        return
+    vectors = max(chunk_rows // DUCKDB_VECTOR_ROWS, 1)
+    first = True
+    while True:
+        batch = cursor.fetch_df_chunk(vectors)
+        if batch.empty and not first:
+            return
+        yield batch
+        first = False
 
 
 def _reject_file(
@@ -159,8 +219,8 @@ def _reject_file(
     family: str,
     file_hash: str,
     file_path: str,
-    frame: pd.DataFrame,
     result: GateResult,
+    vocabulary: dict[str, str],
 ) -> None:
     """Take a failed file's rows out of raw.<family>, quarantine the rows each failed expectation names."""
     quarantined = pd.DataFrame(
@@ -175,9 +235,16 @@ def _reject_file(
         ],
         columns=["row_number", "column_name", "reason"],
     )
-    records = frame.drop(columns=[column for column in frame if column.endswith("_code")]).astype(str)
+    failing = connection.execute(
+        f"select * from raw.{family} where _file_hash = $hash and _row_number in (select unnest($rows))",
+        {"hash": file_hash, "rows": sorted(set(quarantined["row_number"].tolist()))},
+    ).df()
+    frame = with_vocabulary_codes(failing.set_index("_row_number"), vocabulary)
+    records = frame.drop(columns=[column for column in frame if column.endswith("_code")])
     quarantined["raw_record"] = quarantined["row_number"].map(
-        lambda row: json.dumps(records.loc[row].to_dict(), ensure_ascii=False, default=str)
+        lambda row: json.dumps(
+            {column: _text(value) for column, value in records.loc[row].items()}, ensure_ascii=False
+        )
     )
     quarantined["value"] = [
         None if column is None or column not in frame else _text(frame.loc[row, column])

@@ -295,9 +295,13 @@ def _parse_query(
         create or replace temp table _parsed as
         with typed as (
             select *, {", ".join(parsed)} from _texts
+        ),
+        checked as (
+            select *, {error_list} as __errors from typed
         )
-        select *, {error_list} as __errors, to_json(struct_pack({", ".join(record)}))::varchar as __record
-        from typed
+        -- The delivered record as JSON, for the quarantine: only for the rows that go there.
+        select *, case when len(__errors) > 0 then to_json(struct_pack({", ".join(record)}))::varchar end as __record
+        from checked
     """
     return texts_query, query, parameters.values
 
@@ -397,6 +401,7 @@ def _load_file(
         connection.execute(f"delete from {QUARANTINE} where file_hash = $hash", {"hash": digest})
         texts_query, query, parameters = _parse_query(context.family, header_for, dialect, ordinal_sql)
         connection.execute(texts_query)
+        connection.execute("drop table _extract")  # no longer needed: free its memory before parsing
         connection.execute(query, parameters)
         common = {
             "family": context.family.name,
