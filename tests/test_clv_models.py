@@ -8,6 +8,7 @@ import pytest
 from lifetimes.datasets import load_cdnow_summary_data_with_monetary_value
 from scipy.special import hyp2f1
 
+from dagster_project.lib import clv
 from dagster_project.lib.clv import (
     TRANSACTION_MODELS,
     ClvFitError,
@@ -145,6 +146,30 @@ def test_discounted_clv_equals_lifetimes_customer_lifetime_value_at_its_monthly_
     assert ours.to_numpy() == pytest.approx(published.to_numpy(), rel=1e-9)
 
 
+@pytest.mark.parametrize("model", CLV_MODELS)
+def test_the_discounted_sum_through_p_alive_equals_the_sum_over_every_customer_history(cdnow, model):
+    """discounted_expected_purchases runs the period sum once per distinct (x, T) and multiplies by P(alive):
+    the same figures as summing the model's conditional expectation for each customer's own (x, t_x, T)."""
+    _, transactions = fit_transactions(cdnow, model)
+    customers = cdnow.iloc[::7]
+    direct = np.zeros(len(customers))
+    previous = np.zeros(len(customers))
+    for period in range(1, 13):
+        cumulative = np.asarray(
+            transactions.conditional_expected_number_of_purchases_up_to_time(
+                period * 4.0, customers["frequency"], customers["recency"], customers["T"]
+            ),
+            dtype=float,
+        )
+        direct += (cumulative - previous) / 1.01**period
+        previous = cumulative
+    ours = discounted_expected_purchases(
+        transactions, customers, periods=12, rate_per_period=0.01, period_length=4.0
+    )
+    assert ours == pytest.approx(direct, rel=1e-9)
+    assert (customers["frequency"] > 0).sum() > 100 and ours.min() < 0.5 * ours.max()  # a real spread
+
+
 def test_scores_are_probabilities_and_non_negative_profit_with_the_population_spend_for_one_time_buyers(
     cdnow,
 ):
@@ -206,3 +231,26 @@ def test_the_fits_recover_the_parameters_the_generator_simulated_with():
     expected = {"r": truth.r, "alpha": truth.alpha, "a": truth.a, "b": truth.b}
     assert transactions.parameters == pytest.approx(expected, rel=0.12)
     assert spend.parameters == pytest.approx({"p": truth.p, "q": truth.q, "v": truth.v}, rel=0.12)
+
+
+@pytest.mark.parametrize("model", CLV_MODELS)
+def test_a_large_base_started_from_a_sample_fit_reaches_the_same_optimum(model, monkeypatch):
+    """From 2 x WARM_START_CUSTOMERS customers on, the optimiser starts at a sample's optimum: the parameters
+    are those of lifetimes' default start (to the optimiser's tolerance), and so is the log-likelihood."""
+    monkeypatch.setattr(clv, "WARM_START_CUSTOMERS", 2_000)
+    orders, _ = simulate_purchases(np.random.default_rng(5), 6_000, 4 * 365, PurchaseModel())
+    summary = clv_summary(orders, 4 * 365)
+    starts = []
+    starting_point = clv._starting_point
+    monkeypatch.setattr(
+        clv, "_starting_point", lambda *args: starts.append(starting_point(*args)) or starts[-1]
+    )
+    warm_transactions, _ = fit_transactions(summary, model)
+    warm_spend, _ = fit_spend(summary)
+    assert len(starts) == 2 and all(start is not None for start in starts)
+    monkeypatch.setattr(clv, "WARM_START_CUSTOMERS", 1_000_000)
+    cold_transactions, _ = fit_transactions(summary, model)
+    cold_spend, _ = fit_spend(summary)
+    assert warm_transactions.parameters == pytest.approx(cold_transactions.parameters, rel=1e-4)
+    assert warm_transactions.log_likelihood == pytest.approx(cold_transactions.log_likelihood, abs=0.01)
+    assert warm_spend.parameters == pytest.approx(cold_spend.parameters, rel=1e-4)

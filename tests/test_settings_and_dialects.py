@@ -59,3 +59,22 @@ def test_dbt_var_defaults_match_the_settings_defaults():
     declared = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
     for name, value in Settings.load(environ={}).dbt_vars().items():
         assert declared[name] == value, name
+
+
+def test_duckdb_takes_the_memory_limit_in_our_connections_and_in_dbts_profile(tmp_path):
+    import duckdb
+
+    from dagster_project.defs.resources import DBT_PROJECT_DIR
+    from dagster_project.lib.warehouse import connect
+
+    settings = Settings.load({"duckdb_memory_limit": "1536MiB"}, environ={})
+    with connect(tmp_path / "w.duckdb", memory_limit=settings.duckdb_memory_limit) as connection:
+        limit = connection.execute("select current_setting('memory_limit')").fetchone()[0]
+    with duckdb.connect() as reference:
+        reference.execute("set memory_limit = '1536MiB'")
+        assert limit == reference.execute("select current_setting('memory_limit')").fetchone()[0]
+    with pytest.raises(SettingsError, match="C360_DUCKDB_MEMORY_LIMIT='lots' is not valid"):
+        Settings.load(environ={"C360_DUCKDB_MEMORY_LIMIT": "lots"})
+    profile = (DBT_PROJECT_DIR / "profiles.yml").read_text()
+    default = Settings.load(environ={}).duckdb_memory_limit
+    assert f"memory_limit: \"{{{{ env_var('C360_DUCKDB_MEMORY_LIMIT', '{default}') }}}}\"" in profile

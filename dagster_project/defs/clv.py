@@ -205,7 +205,7 @@ def clv(context: dg.AssetExecutionContext, settings: SettingsResource) -> Iterat
     the step and writes nothing."""
     config = settings.get()
     at = datetime.now(UTC).replace(tzinfo=None)
-    with connect(config.warehouse) as connection:
+    with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
         production = _read_inputs(connection, "production")
         calibration = _read_inputs(connection, "calibration")
         metadata: dict[str, dict[str, object]] = {name: {} for name in TABLES}

@@ -89,7 +89,7 @@ def segment_exports(context: dg.AssetExecutionContext, settings: SettingsResourc
     folder is replaced at once, so a failed run leaves the previous export as it was."""
     config = settings.get()
     at = datetime.now(UTC).replace(tzinfo=None)
-    with connect(config.warehouse) as connection:
+    with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
         verdicts = require_gates_passed(connection, context.run.run_id, "not exported")
         as_of = connection.execute("select as_of from marts.observation_window").fetchone()[0]
         prepared = [prepare(connection, segment) for segment in SEGMENTS]
@@ -127,7 +127,7 @@ def serving_file(context: dg.AssetExecutionContext, settings: SettingsResource) 
     keep a consistent snapshot; a failed run leaves it as it was."""
     config = settings.get()
     at = datetime.now(UTC).replace(tzinfo=None)
-    with connect(config.warehouse) as connection:
+    with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
         require_gates_passed(connection, context.run.run_id, "not published")
         publication = publish(connection, config.serving, at, context.run.run_id)
     context.log.info(f"published {len(publication.tables)} tables to {publication.path}")

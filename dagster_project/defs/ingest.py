@@ -26,7 +26,7 @@ def ingest_asset(family: Family) -> dg.AssetsDefinition:
     )
     def ingest(context: dg.AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
         config = settings.get()
-        with connect(config.warehouse) as connection:
+        with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
             load = load_family(connection, config.raw_dir, family, config.max_quarantine_share)
         for outcome in load.files:
             if outcome.status == "loaded":

@@ -29,7 +29,7 @@ def gate_check(key: dg.AssetKey, name: str, description: str, judge: Judge) -> d
     def check(context: dg.AssetCheckExecutionContext, settings: SettingsResource) -> dg.AssetCheckResult:
         config = settings.get()
         at = datetime.now(UTC).replace(tzinfo=None)
-        with connect(config.warehouse) as connection:
+        with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
             results = judge(connection, config, at)
             gates.record(connection, context.run.run_id, results, at)
         for result in results:
@@ -96,7 +96,7 @@ def identity_match_quality(
     (C360_IDENTITY_TRUTH, or truth/identity.csv beside the raw folder). Counts only, no personal data."""
     config = settings.get()
     truth_file = config.identity_truth_file
-    with connect(config.warehouse) as connection:
+    with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
         quality = measure(connection, truth_file, datetime.now(UTC).replace(tzinfo=None))
         record(connection, quality)
         rows = connection.execute("select count(*) from marts.identity_match_quality").fetchone()[0]

@@ -13,19 +13,69 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from autograd import value_and_grad
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 from lifetimes.utils import ConvergenceError
+from scipy.optimize import minimize
+
+
+class _WithoutHessian:
+    """lifetimes ends every BG/NBD, MBG/NBD and Gamma-Gamma fit with an autograd Hessian of the likelihood,
+    kept only for standard errors (`summary`), which customer360 never reads; at a million customers it took
+    as long as the optimisation. This is lifetimes' own optimisation (BaseFitter._fit: scipy's minimize on
+    autograd's value and gradient, same start, tolerance and options) without that last step; the standard
+    errors lifetimes would derive from it are left unset."""
+
+    def _fit(
+        self, minimizing_function_args, initial_params, params_size, disp, tol=1e-7, bounds=None, **kwargs
+    ):
+        output = minimize(
+            value_and_grad(self._negative_log_likelihood),
+            jac=True,
+            method=None,
+            tol=tol,
+            x0=0.1 * np.ones(params_size) if initial_params is None else initial_params,
+            args=minimizing_function_args,
+            options={"disp": disp, **kwargs},
+            bounds=bounds,
+        )
+        if not output.success:
+            raise ConvergenceError(f"The model did not converge: {output.message}")
+        return output.x, output.fun, None
+
+    def _compute_variance_matrix(self) -> None:
+        return None
+
+    def _compute_standard_errors(self) -> None:
+        return None
+
+    def _compute_confidence_intervals(self) -> None:
+        return None
+
+
+class _BetaGeoFitter(_WithoutHessian, BetaGeoFitter):
+    pass
+
+
+class _ModifiedBetaGeoFitter(_WithoutHessian, ModifiedBetaGeoFitter):
+    pass
+
+
+class _GammaGammaFitter(_WithoutHessian, GammaGammaFitter):
+    pass
+
 
 TRANSACTION_MODELS = {
-    "bgnbd": BetaGeoFitter,
-    "paretonbd": ParetoNBDFitter,
-    "mbgnbd": ModifiedBetaGeoFitter,
+    "bgnbd": _BetaGeoFitter,
+    "paretonbd": ParetoNBDFitter,  # its own Nelder-Mead fit, no Hessian
+    "mbgnbd": _ModifiedBetaGeoFitter,
 }
 SPEND_MODEL = "gammagamma"
 HISTORY = ["frequency", "recency", "T"]  # what the repeat-purchase models take, per customer
 SPEND_HISTORY = ["frequency", "monetary_value"]  # what Gamma-Gamma takes
 TOLERANCES = (1e-7, 1e-6)  # the optimiser's: lifetimes' default, then one retry
 FIT_TOLERANCE = 0.25  # largest relative gap between a fit's implied aggregate and the data's
+WARM_START_CUSTOMERS = 50_000  # a base of at least twice this many is first fitted on a sample this size
 
 
 class ClvFitError(RuntimeError):
@@ -47,7 +97,7 @@ class ModelFit:
 
 def fitted_model(model: str, parameters: dict[str, float]) -> object:
     """A lifetimes model carrying stored parameters (marts.clv_model_fits), to predict or plot with again."""
-    fitter = (GammaGammaFitter if model == SPEND_MODEL else TRANSACTION_MODELS[model])()
+    fitter = (_GammaGammaFitter if model == SPEND_MODEL else TRANSACTION_MODELS[model])()
     fitter.params_ = pd.Series(parameters)
     return fitter
 
@@ -94,6 +144,30 @@ def _minimise(model: str, customers: int, fit: Callable[[float], object]) -> flo
     raise refusal
 
 
+def _starting_point(
+    model: str, customers: pd.DataFrame, columns: list[str], fit: Callable[[pd.DataFrame, float], object]
+) -> np.ndarray | None:
+    """Where the optimiser should start on a large base: the optimum of the same model on WARM_START_CUSTOMERS
+    customers drawn at random (a fraction of a second), in lifetimes' own coordinates (log-parameters, and
+    for the repeat-purchase models time scaled to max(T) = 1; Pareto/NBD plain parameters). From there the
+    full fit needs a few steps instead of dozens; it still converges to the optimum of all the data.
+    None (lifetimes' default start) on a small base or if the sample fit fails."""
+    if len(customers) < 2 * WARM_START_CUSTOMERS:
+        return None
+    sample = sufficient_statistics(customers.sample(n=WARM_START_CUSTOMERS, random_state=0), columns)
+    try:
+        parameters = fit(sample, TOLERANCES[-1]).params_.copy()
+    except (ConvergenceError, ValueError, FloatingPointError):
+        return None
+    if "T" in columns:
+        scale = 1.0 / float(customers["T"].max())  # lifetimes' _scale_time on the data it will be given
+        for rate in ("alpha", "beta"):
+            if rate in parameters:
+                parameters[rate] *= scale
+    values = parameters.to_numpy(dtype=float)
+    return values if model == "paretonbd" else np.log(values)
+
+
 def _failed(model: str, customers: int, error: Exception) -> ClvFitError:
     """The optimiser's complaint in one line (lifetimes appends scipy's whole result to it)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
@@ -127,16 +201,27 @@ def fit_transactions(
         unique = sufficient_statistics(summary, HISTORY)
     else:
         unique = summary[HISTORY].reset_index(drop=True).assign(weight=1)
-    fitter = TRANSACTION_MODELS[model]()
-    tolerance = _minimise(
-        model,
-        len(summary),
-        lambda tol: fitter.fit(
-            unique["frequency"], unique["recency"], unique["T"], weights=unique["weight"], tol=tol
-        ),
-    )
+
+    def fit_on(rows: pd.DataFrame, tol: float, initial_params: np.ndarray | None = None) -> object:
+        fitter = TRANSACTION_MODELS[model]()
+        fitter.fit(
+            rows["frequency"],
+            rows["recency"],
+            rows["T"],
+            weights=rows["weight"],
+            tol=tol,
+            initial_params=initial_params,
+        )
+        return fitter
+
+    start = _starting_point(model, summary, HISTORY, fit_on) if unique_rows else None
+    fitted: list[object] = []
+    tolerance = _minimise(model, len(summary), lambda tol: fitted.append(fit_on(unique, tol, start)))
+    fitter = fitted[-1]
     fit = _checked(model, fitter, unique, HISTORY, tolerance)
-    implied = float((fitter.expected_number_of_purchases_up_to_time(unique["T"]) * unique["weight"]).sum())
+    # E[X(T)] depends on T alone: computed once per distinct T.
+    ages = unique.groupby("T", as_index=False)["weight"].sum()
+    implied = float((fitter.expected_number_of_purchases_up_to_time(ages["T"]) * ages["weight"]).sum())
     _check_reproduces(
         model, "repeat purchases", implied, float((unique["frequency"] * unique["weight"]).sum())
     )
@@ -152,14 +237,24 @@ def fit_spend(summary: pd.DataFrame) -> tuple[ModelFit, object]:
     # Gamma-Gamma is scale-equivariant (spend / c gives v / c, same p and q): fitting spend in units of its
     # mean keeps the optimiser well conditioned whatever the currency, then v is scaled back.
     scale = float((unique["monetary_value"] * unique["weight"]).sum() / unique["weight"].sum())
-    fitter = GammaGammaFitter()
+
+    def fit_on(rows: pd.DataFrame, tol: float, initial_params: np.ndarray | None = None) -> object:
+        fitter = _GammaGammaFitter()
+        fitter.fit(
+            rows["frequency"],
+            rows["monetary_value"] / scale,
+            weights=rows["weight"],
+            tol=tol,
+            initial_params=initial_params,
+        )
+        return fitter
+
+    start = _starting_point(SPEND_MODEL, repeat_buyers, SPEND_HISTORY, fit_on)
+    fitted: list[object] = []
     tolerance = _minimise(
-        SPEND_MODEL,
-        len(repeat_buyers),
-        lambda tol: fitter.fit(
-            unique["frequency"], unique["monetary_value"] / scale, weights=unique["weight"], tol=tol
-        ),
+        SPEND_MODEL, len(repeat_buyers), lambda tol: fitted.append(fit_on(unique, tol, start))
     )
+    fitter = fitted[-1]
     fitter.params_["v"] = fitter.params_["v"] * scale
     fit = _checked(SPEND_MODEL, fitter, unique, SPEND_HISTORY, tolerance)
     p, q, v = (fit.parameters[name] for name in ("p", "q", "v"))
@@ -195,19 +290,38 @@ def discounted_expected_purchases(
 ) -> np.ndarray:
     """Expected purchases in each of `periods` future periods of `period_length` units, each discounted to
     today by (1 + rate_per_period) ** k, summed. The same sum lifetimes' customer_lifetime_value makes, for any
-    period length (lifetimes fixes the period at a month)."""
-    total = np.zeros(len(history))
-    previous = np.zeros(len(history))
-    for period in range(1, periods + 1):
-        cumulative = np.asarray(
-            fitter.conditional_expected_number_of_purchases_up_to_time(
-                period * period_length, history["frequency"], history["recency"], history["T"]
-            ),
-            dtype=float,
+    period length (lifetimes fixes the period at a month).
+
+    Computed as P(alive | x, t_x, T) times the same sum for a customer known to be alive at T. In the BG/NBD,
+    MBG/NBD and Pareto/NBD models a customer alive at T buys at a rate whose posterior depends on x and T only
+    (Gamma(r + x, alpha + T)), so E[Y(t) | x, t_x, T] = P(alive | x, t_x, T) * E[Y(t) | alive, x, T]; the
+    period-by-period sum then runs once per distinct (x, T), a few thousand, not per customer history. Both
+    factors come from the fitted model (lifetimes): the second is E / P(alive) at t_x = T."""
+    history = history.reset_index(drop=True)
+    p_alive = np.asarray(
+        fitter.conditional_probability_alive(history["frequency"], history["recency"], history["T"]),
+        dtype=float,
+    )
+
+    def if_alive(pairs: pd.DataFrame) -> pd.DataFrame:
+        at_t = pairs.assign(recency=pairs["T"])  # t_x = T: alive at T for certain, P(alive) the largest
+        alive_at_t = np.asarray(
+            fitter.conditional_probability_alive(at_t["frequency"], at_t["recency"], at_t["T"]), dtype=float
         )
-        total += (cumulative - previous) / (1 + rate_per_period) ** period
-        previous = cumulative
-    return total
+        total = np.zeros(len(at_t))
+        previous = np.zeros(len(at_t))
+        for period in range(1, periods + 1):
+            cumulative = np.asarray(
+                fitter.conditional_expected_number_of_purchases_up_to_time(
+                    period * period_length, at_t["frequency"], at_t["recency"], at_t["T"]
+                ),
+                dtype=float,
+            )
+            total += (cumulative - previous) / (1 + rate_per_period) ** period
+            previous = cumulative
+        return pd.DataFrame({"discounted_if_alive": total / alive_at_t})
+
+    return p_alive * _on_unique_rows(history, ["frequency", "T"], if_alive)["discounted_if_alive"].to_numpy()
 
 
 def _on_unique_rows(frame: pd.DataFrame, columns: list[str], compute) -> pd.DataFrame:

@@ -9,6 +9,7 @@ in ``dbt/``, receives the same absolute locations.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date
@@ -69,6 +70,13 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _memory_size(text: str) -> str:
+    size = text.strip()
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", size, flags=re.IGNORECASE):
+        raise ValueError("must be a size such as 2GB or 1536MiB")
+    return size
+
+
 @dataclass(frozen=True)
 class Knob:
     """One setting: its default (as the text an environment variable would hold), parser and meaning."""
@@ -110,6 +118,12 @@ KNOBS: dict[str, Knob] = {
     "most_growable_share": Knob("0.20", _share, "Share of the remaining customers tiered most_growable."),
     "schedule_cron": Knob("0 6 * * *", str.strip, "When the daily schedule materializes everything (cron)."),
     "schedule_timezone": Knob("America/Sao_Paulo", str.strip, "Timezone of C360_SCHEDULE_CRON."),
+    "duckdb_memory_limit": Knob(
+        "2GB",
+        _memory_size,
+        "Most memory DuckDB may take in each process of a run (ours and dbt's); past it, DuckDB spills to "
+        "disk beside the warehouse.",
+    ),
     "max_quarantine_share": Knob(
         "0.05", _share, "Largest share of a file's rows that may be quarantined before the file is rejected."
     ),
@@ -138,6 +152,7 @@ class Settings:
     most_growable_share: float
     schedule_cron: str
     schedule_timezone: str
+    duckdb_memory_limit: str
     max_quarantine_share: float
 
     @classmethod

@@ -28,20 +28,22 @@ def connect(
     read_only: bool = False,
     lock_waits: Sequence[float] = LOCK_WAITS,
     sleep: Callable[[float], None] = time.sleep,
+    memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse file (created, with its folder, when absent and not read-only), retrying while
-    another process holds its lock."""
+    another process holds its lock; with `memory_limit` (C360_DUCKDB_MEMORY_LIMIT), DuckDB spills past it."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
+    config = {} if memory_limit is None else {"memory_limit": memory_limit}
     for wait in lock_waits:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.IOException as error:
             if not is_lock_error(error):
                 raise
             sleep(wait)
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        return duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as error:
         if not is_lock_error(error):
             raise
