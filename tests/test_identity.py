@@ -28,6 +28,22 @@ def query(warehouse: Path, sql: str) -> pd.DataFrame:
         return connection.execute(sql).df()
 
 
+INCREMENTAL_STAGING = [
+    "stg_raw__customers",
+    "stg_raw__purchases",
+    "stg_raw__service_interactions",
+    "stg_raw__campaign_contacts",
+    "stg_raw__consents",
+]
+
+
+def staged_rows(warehouse: Path, table: str) -> pd.DataFrame:
+    """Every row of a staging table, in a fixed order (all columns), lists as text to compare."""
+    frame = query(warehouse, f"select * from staging.{table}")
+    frame = frame.astype({column: str for column in frame if frame[column].dtype == object})
+    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
+
+
 def pairs(group_sizes: pd.Series) -> int:
     return int((group_sizes * (group_sizes - 1) // 2).sum())
 
@@ -163,11 +179,38 @@ def test_a_record_linking_two_customers_merges_them_and_ids_stay_stable(identity
             "document_id": [cpf_owner.key_value, brand_new_cpf],
         }
     ).to_csv(raw / "customers/crm/novos_cadastros.csv", index=False)
+    # The same day's orders: one earlier order re-delivered with a corrected amount, and a new one.
+    corrected = query(
+        warehouse,
+        "select order_id, source_customer_id, purchased_at, amount from staging.stg_raw__purchases "
+        "where source_system = 'ecommerce' order by order_id limit 1",
+    ).assign(amount=lambda frame: frame["amount"] + 1)
+    new_order = corrected.assign(order_id="NOVO-PEDIDO-1", amount=99.9)
+    pd.concat([corrected, new_order]).to_csv(raw / "purchases/ecommerce/orders_2026-01-02.csv", index=False)
+    purchases_before = int(query(warehouse, "select count(*) from staging.stg_raw__purchases").iloc[0, 0])
 
     # Ingest and the dbt models up to the marts that do not need CLV: where identity lives.
     assert run_pipeline(
         raw, warehouse, dg.AssetSelection.groups("ingest") | dg.AssetSelection.assets(dbt_models)
     ).success
+    # Staging was built incrementally (same code and settings as the first build): the changed records only.
+    builds = query(
+        warehouse, "select full_refresh from raw._dbt_build_log where step = 'dbt_models' order by built_at"
+    )
+    assert builds["full_refresh"].tolist() == [True, False]
+    staged = query(
+        warehouse,
+        "select order_id, amount from staging.stg_raw__purchases where source_system = 'ecommerce' "
+        f"and order_id in ('{corrected.order_id.iloc[0]}', 'NOVO-PEDIDO-1') order by order_id",
+    )
+    assert dict(zip(staged.order_id, staged.amount, strict=True)) == pytest.approx(
+        {corrected.order_id.iloc[0]: corrected.amount.iloc[0], "NOVO-PEDIDO-1": 99.9}
+    )
+    assert (
+        int(query(warehouse, "select count(*) from staging.stg_raw__purchases").iloc[0, 0])
+        == purchases_before + 1
+    )
+    incremental_staging = {table: staged_rows(warehouse, table) for table in INCREMENTAL_STAGING}
     after = query(
         warehouse, "select source_system, source_customer_id, customer_id from marts.customer_id_map"
     )
@@ -210,6 +253,9 @@ def test_a_record_linking_two_customers_merges_them_and_ids_stay_stable(identity
     rebuilt = query(
         warehouse, "select source_system, source_customer_id, customer_id from marts.customer_id_map"
     )
+    # ... and the staging tables built from scratch hold exactly what the incremental build held.
+    for table, rows in incremental_staging.items():
+        assert staged_rows(warehouse, table).equals(rows), table
     assert (
         rebuilt.sort_values(["source_system", "source_customer_id"])
         .reset_index(drop=True)

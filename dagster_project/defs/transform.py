@@ -3,13 +3,21 @@ steps around the CLV asset."""
 
 import json
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource, dbt_project, environment
+from dagster_project.defs.resources import (
+    DBT_PROJECT_DIR,
+    WAREHOUSE_POOL,
+    SettingsResource,
+    dbt_project,
+    environment,
+)
+from dagster_project.lib import dbt_builds
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import connect, is_lock_error
 
@@ -47,8 +55,13 @@ def _dbt_step(name: str, description: str, **selection: str) -> dg.AssetsDefinit
     ) -> Iterator[Any]:
         config = settings.get()
         arguments = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(config.dbt_vars())]
+        code = dbt_builds.fingerprint(DBT_PROJECT_DIR, config.dbt_vars())
         # Like every step, wait out a transient lock held by another process before dbt opens the warehouse.
-        connect(config.warehouse).close()
+        with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
+            full_refresh = dbt_builds.needs_full_refresh(connection, name, code)
+        if full_refresh:
+            context.log.info(f"{name}: first build, or dbt code or settings changed: --full-refresh")
+            arguments.append("--full-refresh")
         with environment(config.as_environment()):
             invocation = dbt.cli(
                 arguments, context=context, target_path=dbt_target_path(config, name), raise_on_error=False
@@ -59,6 +72,10 @@ def _dbt_step(name: str, description: str, **selection: str) -> dg.AssetsDefinit
             raise dg.RetryRequested(max_retries=2, seconds_to_wait=30) from error
         if error is not None:
             raise error
+        with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
+            dbt_builds.record_build(
+                connection, name, code, full_refresh, context.run_id, datetime.now(UTC).replace(tzinfo=None)
+            )
 
     build.__doc__ = description
     return dbt_assets(

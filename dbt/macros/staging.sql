@@ -15,3 +15,20 @@
         order by {% if newest_first %}{{ newest_first }}, {% endif %}loaded_at desc, source_file desc, source_row_number desc
     ) = 1
 {%- endmacro %}
+
+{#- A staging model is built incrementally: a run rebuilds only the records (by `key_expressions` over the
+    raw columns; required, so never null) that have a row loaded since the last build, from all their rows,
+    so latest_version still sees every version; the config's unique_key (the same key, staged) replaces
+    them (delete+insert). A first build, or dbt --full-refresh, reads everything. The source's rows are
+    never deleted once dbt has read them (a file the raw gate rejects leaves raw before dbt runs). -#}
+{% macro delivered_since_last_build(relation, key_expressions) -%}
+    select *
+    from {{ relation }}
+    {%- if is_incremental() %}
+        where ({{ key_expressions | join(', ') }}) in (
+            select {{ key_expressions | join(', ') }}
+            from {{ relation }}
+            where _loaded_at > (select max(loaded_at) from {{ this }})
+        )
+    {%- endif %}
+{%- endmacro %}

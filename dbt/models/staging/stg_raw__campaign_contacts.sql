@@ -1,7 +1,19 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['source_system', 'campaign_id', 'source_customer_id', 'contacted_at'],
+        incremental_strategy='delete+insert',
+    )
+}}
 with
 
 source as (
-    select * from {{ source('raw', 'campaign_contacts') }}
+    {{ delivered_since_last_build(source('raw', 'campaign_contacts'), [
+        '_source_system',
+        'trim(campaign_id)',
+        'trim(source_customer_id)',
+        'contacted_at',
+    ]) }}
 ),
 
 cleaned as (

@@ -1,7 +1,19 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['source_system', 'source_customer_id', 'source_channel', 'recorded_at'],
+        incremental_strategy='delete+insert',
+    )
+}}
 with
 
 source as (
-    select * from {{ source('raw', 'consents') }}
+    {{ delivered_since_last_build(source('raw', 'consents'), [
+        '_source_system',
+        'trim(source_customer_id)',
+        'trim(channel)',
+        'recorded_at',
+    ]) }}
 ),
 
 cleaned as (

@@ -1,7 +1,14 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['source_system', 'source_customer_id'],
+        incremental_strategy='delete+insert',
+    )
+}}
 with
 
 source as (
-    select * from {{ source('raw', 'customers') }}
+    {{ delivered_since_last_build(source('raw', 'customers'), ['_source_system', 'trim(source_customer_id)']) }}
 ),
 
 email_domain_corrections as (

@@ -1,7 +1,14 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['source_system', 'order_id'],
+        incremental_strategy='delete+insert',
+    )
+}}
 with
 
 source as (
-    select * from {{ source('raw', 'purchases') }}
+    {{ delivered_since_last_build(source('raw', 'purchases'), ['_source_system', 'trim(order_id)']) }}
 ),
 
 cleaned as (

@@ -1,7 +1,14 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['source_system', 'interaction_id'],
+        incremental_strategy='delete+insert',
+    )
+}}
 with
 
 source as (
-    select * from {{ source('raw', 'service_interactions') }}
+    {{ delivered_since_last_build(source('raw', 'service_interactions'), ['_source_system', 'trim(interaction_id)']) }}
 ),
 
 cleaned as (

@@ -1,0 +1,64 @@
+"""Which dbt code and settings last built each dbt step into the warehouse (raw._dbt_build_log). The staging
+models are incremental: a run adds only what was delivered since. If the SQL, macros, seeds or settings
+changed since the last build, rows built by the old code would stay beside rows built by the new; so a step
+rebuilds from scratch (dbt --full-refresh) whenever its fingerprint differs from the last successful build's.
+Models that must never be rebuilt (the id ledger, RFM history) say full_refresh=false and keep their rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+BUILD_LOG = "raw._dbt_build_log"
+# What a build's result depends on besides the data; target/, logs/ and packages are not code.
+CODE = ("dbt_project.yml", "models", "macros", "seeds", "tests")
+
+
+def fingerprint(project_dir: Path, variables: dict[str, object]) -> str:
+    """A hash of the dbt project's code (every file under CODE, by path and content) and the run's vars."""
+    digest = hashlib.sha256(json.dumps(variables, sort_keys=True, default=str).encode())
+    for entry in CODE:
+        root = project_dir / entry
+        for path in sorted([root] if root.is_file() else root.rglob("*")):
+            if path.is_file():
+                digest.update(path.relative_to(project_dir).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _ensure_log(connection: duckdb.DuckDBPyConnection) -> None:
+    connection.execute("create schema if not exists raw")
+    connection.execute(
+        f"create table if not exists {BUILD_LOG} "
+        "(step varchar, fingerprint varchar, full_refresh boolean, run_id varchar, built_at timestamp)"
+    )
+
+
+def needs_full_refresh(connection: duckdb.DuckDBPyConnection, step: str, current: str) -> bool:
+    """True unless the step's last successful build had the same fingerprint."""
+    _ensure_log(connection)
+    row = connection.execute(
+        f"select fingerprint from {BUILD_LOG} where step = $step order by built_at desc limit 1",
+        {"step": step},
+    ).fetchone()
+    return row is None or row[0] != current
+
+
+def record_build(
+    connection: duckdb.DuckDBPyConnection,
+    step: str,
+    current: str,
+    full_refresh: bool,
+    run_id: str,
+    at: datetime,
+) -> None:
+    """Log a successful build of `step`: its fingerprint and whether it rebuilt from scratch."""
+    _ensure_log(connection)
+    connection.execute(
+        f"insert into {BUILD_LOG} values ($step, $fingerprint, $full_refresh, $run, $at)",
+        {"step": step, "fingerprint": current, "full_refresh": full_refresh, "run": run_id, "at": at},
+    )
