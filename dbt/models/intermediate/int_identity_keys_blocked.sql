@@ -10,7 +10,7 @@ shared as (
     select
         key_type,
         key_value,
-        count(distinct record_key) as records
+        count(*) as records  -- a record has one value per key type
     from identity_keys
     group by key_type, key_value
 ),
