@@ -40,18 +40,18 @@
     )
 {%- endmacro %}
 
-{#- A CPF/CNPJ as its digits; a CPF that lost its leading zeros (9 or 10 digits, as spreadsheets write it)
-    is padded back. -#}
-{% macro document_digits(column) -%}
+{#- A CPF/CNPJ as its digits, from the value's digits (digits_of): a CPF that lost its leading zeros (9 or 10
+    digits, as spreadsheets write it) is padded back. -#}
+{% macro document_digits(value_digits) -%}
     (case
-        when length({{ digits_of(column) }}) in (9, 10) then lpad({{ digits_of(column) }}, 11, '0')
-        else {{ digits_of(column) }}
+        when length({{ value_digits }}) in (9, 10) then lpad({{ value_digits }}, 11, '0')
+        else {{ value_digits }}
     end)
 {%- endmacro %}
 
-{#- Why a document is no key (null when it is a valid CPF or CNPJ, or absent). -#}
-{% macro document_issue(column) -%}
-    {%- set digits = document_digits(column) -%}
+{#- Why a document is no key (null when it is a valid CPF or CNPJ, or absent), given the value and its
+    document_digits (a column: the checks below read it many times). -#}
+{% macro document_issue(column, digits) -%}
     (case
         when nullif(trim({{ column }}), '') is null then null
         when length({{ digits }}) not in (11, 14) then 'invalid_format'
@@ -64,9 +64,8 @@
 {#- A phone in E.164. Numbers without a country code are Brazilian (+55): DDD (two digits, no zero) and a
     9-digit mobile (9xxxxxxxx) or 8-digit landline (2-5xxxxxxx); a leading trunk 0 and a carrier code
     (0 + 2 digits) are dropped. A number written with another country code (+1 …) is kept as it is.
-    Null when the value is no usable phone (e.g. no area code). -#}
-{% macro phone_e164(column) -%}
-    {%- set digits = digits_of(column) -%}
+    Null when the value is no usable phone (e.g. no area code). `digits`: a column holding digits_of(column). -#}
+{% macro phone_e164(column, digits) -%}
     (case
         when starts_with(trim({{ column }}), '+') and not starts_with({{ digits }}, '55')
             then case when length({{ digits }}) between 8 and 15 then '+' || {{ digits }} end
@@ -124,17 +123,17 @@
 {%- endmacro %}
 
 {#- True when a key value is on the block list (seed identity_blocklist): the whole value, or for e-mails
-    its local part or its domain. -#}
+    its local part or its domain. Uncorrelated IN lists (the block list is the small side), not a correlated
+    EXISTS, which DuckDB decorrelates by first collecting every distinct value checked: gigabytes at millions
+    of records. -#}
 {% macro is_blocklisted(key_type, value) -%}
-    exists (
-        select 1
-        from {{ ref('identity_blocklist') }} as blocklist
-        where blocklist.key_type = '{{ key_type }}'
-            and (
-                (blocklist.match = 'exact' and blocklist.value = {{ value }})
-                or (blocklist.match = 'local_part' and blocklist.value = split_part({{ value }}, '@', 1))
-                or (blocklist.match = 'domain' and blocklist.value = split_part({{ value }}, '@', 2))
-            )
+    (
+        {%- for match, part in [('exact', value), ('local_part', "split_part(" ~ value ~ ", '@', 1)"), ('domain', "split_part(" ~ value ~ ", '@', 2)")] %}
+        {{ 'or ' if not loop.first }}{{ part }} in (
+            select blocklist.value from {{ ref('identity_blocklist') }} as blocklist
+            where blocklist.key_type = '{{ key_type }}' and blocklist.match = '{{ match }}'
+        )
+        {%- endfor %}
     )
 {%- endmacro %}
 

@@ -38,17 +38,26 @@ latest_version as (
     {{ latest_version('cleaned', ['source_system', 'source_customer_id'], newest_first='updated_at desc nulls last') }}
 ),
 
+digits as (
+    -- Each value's digits once: the key rules below read them many times.
+    select
+        *,
+        {{ digits_of('phone') }} as phone_digits,
+        {{ document_digits(digits_of('document_id')) }} as document_digits,
+        {{ digits_of('postal_code') }} as postal_code_digits
+    from latest_version
+),
+
 normalised as (
     select
         *,
         {{ email_address('email') }} as written_email_address,
-        {{ phone_e164('phone') }} as phone_number,
-        {{ document_digits('document_id') }} as document_digits,
-        {{ document_issue('document_id') }} as document_issue,
+        {{ phone_e164('phone', 'phone_digits') }} as phone_number,
+        {{ document_issue('document_id', 'document_digits') }} as document_issue,
         nullif(upper(regexp_replace(coalesce(loyalty_id, ''), '\s', '', 'g')), '') as loyalty_number,
         {{ name_tokens('full_name') }} as name_tokens,
-        case when length({{ digits_of('postal_code') }}) = 8 then {{ digits_of('postal_code') }} end as postal_code_key
-    from latest_version
+        case when length(postal_code_digits) = 8 then postal_code_digits end as postal_code_key
+    from digits
 ),
 
 corrected as (
