@@ -119,7 +119,7 @@ KNOBS: dict[str, Knob] = {
     "schedule_cron": Knob("0 6 * * *", str.strip, "When the daily schedule materializes everything (cron)."),
     "schedule_timezone": Knob("America/Sao_Paulo", str.strip, "Timezone of C360_SCHEDULE_CRON."),
     "duckdb_memory_limit": Knob(
-        "2GB",
+        "3GB",
         _memory_size,
         "Most memory DuckDB may take in each process of a run (ours and dbt's); past it, DuckDB spills to "
         "disk beside the warehouse.",

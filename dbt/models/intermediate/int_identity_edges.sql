@@ -9,9 +9,23 @@ blocked as (
     select * from {{ ref('int_identity_keys_blocked') }}
 ),
 
+shared_keys as (
+    -- Most key values belong to one record and link nothing: leave them out before pairing.
+    select
+        key_type,
+        key_value
+    from identity_keys
+    group by key_type, key_value
+    having count(*) >= 2
+),
+
 usable_keys as (
     select identity_keys.*
     from identity_keys
+    semi join shared_keys
+        on
+            identity_keys.key_type = shared_keys.key_type
+            and identity_keys.key_value = shared_keys.key_value
     anti join blocked
         on
             identity_keys.key_type = blocked.key_type
@@ -34,13 +48,35 @@ pairs as (
         or {{ names_compatible('usable_keys.name_tokens', 'linked_keys.name_tokens') }}
 ),
 
+linked_by as (
+    -- One flag per key type (fixed-size state: the aggregation of millions of pairs can spill to disk).
+    select
+        record_key,
+        linked_record_key,
+        bool_or(key_type = 'document') as by_document,
+        bool_or(key_type = 'email') as by_email,
+        bool_or(key_type = 'loyalty') as by_loyalty,
+        bool_or(key_type = 'phone') as by_phone,
+        bool_or(key_type = 'postal_code_surname') as by_postal_code_surname
+    from pairs
+    group by record_key, linked_record_key
+),
+
 final as (
     select
         record_key,
         linked_record_key,
-        list(distinct key_type order by key_type) as key_types
-    from pairs
-    group by record_key, linked_record_key
+        list_filter(
+            [
+                case when by_document then 'document' end,
+                case when by_email then 'email' end,
+                case when by_loyalty then 'loyalty' end,
+                case when by_phone then 'phone' end,
+                case when by_postal_code_surname then 'postal_code_surname' end
+            ],
+            key_type -> key_type is not null
+        ) as key_types
+    from linked_by
 )
 
 select * from final
