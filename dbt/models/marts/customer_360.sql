@@ -43,7 +43,7 @@ service_tiers as (
     select * from {{ ref('service_tiers') }}
 ),
 
-service_summary as (
+service_counts as (
     select
         customer_id,
         count(*) as service_contacts,
@@ -57,32 +57,92 @@ service_summary as (
             max(occurred_at) filter (where interaction_type = '{{ type }}') as last_{{ type }}_at,
         {% endfor -%}
         count(*) filter (where interaction_type = 'complaint' and not is_resolved) as open_complaints,
-        mode(channel order by occurred_at desc) as preferred_service_channel,
         avg(case when handled_by = 'agent' then 1.0 when handled_by in ('self_service', 'bot') then 0.0 end)
             as human_handled_share
     from service_interactions
     group by customer_id
 ),
 
-purchase_summary as (
+-- "Preferred" = used most, the most recently used on a tie: counted per value and picked with arg_max, not
+-- an ordered mode(), which holds every row of a customer in memory (out of memory at millions of rows).
+service_channel_use as (
     select
-        purchases.customer_id,
-        count(*) filter (where not purchases.is_return) as orders,
-        count(*) filter (where purchases.is_return) as returned_orders,
-        sum(purchases.amount)::decimal(18, 4) as lifetime_spend,
-        coalesce(sum(purchases.amount) filter (
-            where purchases.purchase_date > observation_window.as_of - interval 12 months
-        ), 0)::decimal(18, 4) as spend_last_12_months,
-        min(purchases.purchased_at) filter (where not purchases.is_return) as first_purchase_at,
-        max(purchases.purchased_at) filter (where not purchases.is_return) as last_purchase_at,
-        list(distinct purchases.product_type order by purchases.product_type)
-        filter (where not purchases.is_return and purchases.product_type is not null) as product_types_held,
-        mode(purchases.store_type order by purchases.purchased_at desc) filter (where not purchases.is_return)
-            as preferred_store_type
+        customer_id,
+        channel,
+        count(*) as contacts,
+        max(occurred_at) as last_used_at
+    from service_interactions
+    where channel is not null
+    group by customer_id, channel
+),
+
+preferred_service_channels as (
+    select
+        customer_id,
+        arg_max(channel, (contacts, last_used_at)) as preferred_service_channel
+    from service_channel_use
+    group by customer_id
+),
+
+service_summary as (
+    select
+        service_counts.*,
+        preferred_service_channels.preferred_service_channel
+    from service_counts
+    left join preferred_service_channels on service_counts.customer_id = preferred_service_channels.customer_id
+),
+
+purchases_to_date as (
+    select purchases.*
     from purchases
     cross join observation_window
     where purchases.purchase_date <= observation_window.as_of
-    group by purchases.customer_id
+),
+
+purchase_counts as (
+    select
+        purchases_to_date.customer_id,
+        count(*) filter (where not purchases_to_date.is_return) as orders,
+        count(*) filter (where purchases_to_date.is_return) as returned_orders,
+        sum(purchases_to_date.amount)::decimal(18, 4) as lifetime_spend,
+        coalesce(sum(purchases_to_date.amount) filter (
+            where purchases_to_date.purchase_date > observation_window.as_of - interval 12 months
+        ), 0)::decimal(18, 4) as spend_last_12_months,
+        min(purchases_to_date.purchased_at) filter (where not purchases_to_date.is_return) as first_purchase_at,
+        max(purchases_to_date.purchased_at) filter (where not purchases_to_date.is_return) as last_purchase_at,
+        list_sort(list_distinct(list(purchases_to_date.product_type) filter (
+            where not purchases_to_date.is_return and purchases_to_date.product_type is not null
+        ))) as product_types_held
+    from purchases_to_date
+    cross join observation_window
+    group by purchases_to_date.customer_id
+),
+
+store_type_use as (
+    select
+        customer_id,
+        store_type,
+        count(*) as orders,
+        max(purchased_at) as last_used_at
+    from purchases_to_date
+    where not is_return and store_type is not null
+    group by customer_id, store_type
+),
+
+preferred_store_types as (
+    select
+        customer_id,
+        arg_max(store_type, (orders, last_used_at)) as preferred_store_type
+    from store_type_use
+    group by customer_id
+),
+
+purchase_summary as (
+    select
+        purchase_counts.*,
+        preferred_store_types.preferred_store_type
+    from purchase_counts
+    left join preferred_store_types on purchase_counts.customer_id = preferred_store_types.customer_id
 ),
 
 consent_summary as (

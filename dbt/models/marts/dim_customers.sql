@@ -61,7 +61,8 @@ golden_values as (
 customer_records as (
     select
         id_map.customer_id,
-        list(distinct id_map.source_system order by id_map.source_system) as source_systems,
+        -- Sorted after: an ordered aggregate (list(... order by ...)) buffers every row in memory.
+        list_sort(list_distinct(list(id_map.source_system))) as source_systems,
         count(*) as source_records,
         bool_or(id_map.has_customer_record) as has_customer_record,
         min(records.first_seen_at) as first_seen_at
