@@ -199,19 +199,19 @@ def _batches(
 ) -> Iterator[pd.DataFrame]:
     """The query's result as pandas frames of at most `chunk_rows` rows (one frame when None); at least one
     frame, empty if the result is."""
-    cursor = connection.cursor()
-    cursor.execute(query, parameters)
-    if chunk_rows is None:
-        yield cursor.df()
-        return
-    vectors = max(chunk_rows // DUCKDB_VECTOR_ROWS, 1)
-    first = True
-    while True:
-        batch = cursor.fetch_df_chunk(vectors)
-        if batch.empty and not first:
+    with connection.cursor() as cursor:
+        cursor.execute(query, parameters)
+        if chunk_rows is None:
+            yield cursor.df()
             return
-        yield batch
-        first = False
+        vectors = max(chunk_rows // DUCKDB_VECTOR_ROWS, 1)
+        first = True
+        while True:
+            batch = cursor.fetch_df_chunk(vectors)
+            if batch.empty and not first:
+                return
+            yield batch
+            first = False
 
 
 def _reject_file(
