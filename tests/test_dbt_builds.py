@@ -1,0 +1,49 @@
+"""When a dbt step rebuilds from scratch: first build, or dbt code or settings changed since the last success."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.lib import dbt_builds
+
+
+def project(folder: Path) -> Path:
+    for relative, text in {
+        "dbt_project.yml": "name: p\n",
+        "models/staging/stg_a.sql": "select 1 as a\n",
+        "macros/m.sql": "{% macro m() %}1{% endmacro %}\n",
+        "seeds/s.csv": "a\n1\n",
+        "target/manifest.json": "{}",
+    }.items():
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text(text)
+    return folder
+
+
+def test_a_step_rebuilds_from_scratch_only_when_code_or_settings_changed(tmp_path):
+    folder = project(tmp_path / "dbt")
+    variables = {"as_of": "", "identity_max_records_per_key": 10}
+    code = dbt_builds.fingerprint(folder, variables)
+    with duckdb.connect() as connection:
+        assert dbt_builds.needs_full_refresh(connection, "dbt_models", code)  # first build
+        dbt_builds.record_build(connection, "dbt_models", code, True, "run-1", datetime(2026, 1, 1))
+        assert not dbt_builds.needs_full_refresh(connection, "dbt_models", code)  # nothing changed
+        assert dbt_builds.needs_full_refresh(connection, "dbt_models_after_clv", code)  # per step
+
+        (folder / "target" / "manifest.json").write_text('{"changed": true}')  # build output, not code
+        assert dbt_builds.fingerprint(folder, variables) == code
+        changed_setting = dbt_builds.fingerprint(folder, {**variables, "identity_max_records_per_key": 5})
+        (folder / "seeds" / "s.csv").write_text("a\n2\n")
+        changed_seed = dbt_builds.fingerprint(folder, variables)
+        assert len({code, changed_setting, changed_seed}) == 3
+        assert dbt_builds.needs_full_refresh(connection, "dbt_models", changed_seed)
+
+        dbt_builds.record_build(connection, "dbt_models", changed_seed, True, "run-2", datetime(2026, 1, 2))
+        assert not dbt_builds.needs_full_refresh(connection, "dbt_models", changed_seed)
+        (folder / "macros" / "m.sql").write_text("{% macro m() %}2{% endmacro %}\n")
+        assert dbt_builds.needs_full_refresh(
+            connection, "dbt_models", dbt_builds.fingerprint(folder, variables)
+        )
