@@ -130,13 +130,13 @@ def _checked(
     return ModelFit(model, parameters, log_likelihood, int(weights.sum()), len(weights), tolerance)
 
 
-def _minimise(model: str, customers: int, fit: Callable[[float], object]) -> float:
-    """Run `fit(tol)` at lifetimes' tolerance, then once at TOLERANCES' looser one: BFGS can stop with
-    "precision loss" at an optimum its gradient tolerance cannot certify. The checks after the fit judge it."""
+def _minimise(model: str, customers: int, fit: Callable[[float], object]) -> tuple[object, float]:
+    """The fitter `fit(tol)` returns, and the tolerance it converged at: lifetimes' tolerance, then once
+    TOLERANCES' looser one (BFGS can stop with "precision loss" at an optimum its gradient tolerance cannot
+    certify; the checks after the fit judge it)."""
     for tolerance in TOLERANCES:
         try:
-            fit(tolerance)
-            return tolerance
+            return fit(tolerance), tolerance
         except ConvergenceError as error:
             refusal = _failed(model, customers, error)
         except (ValueError, FloatingPointError) as error:
@@ -166,6 +166,20 @@ def _starting_point(
                 parameters[rate] *= scale
     values = parameters.to_numpy(dtype=float)
     return values if model == "paretonbd" else np.log(values)
+
+
+def _fit_model(
+    model: str,
+    customers: pd.DataFrame,
+    unique: pd.DataFrame,
+    columns: list[str],
+    fit_on: Callable[..., object],
+    warm_start: bool = True,
+) -> tuple[object, float]:
+    """Fit `model` on the sufficient statistics `unique` of `customers` (`fit_on(rows, tol, initial_params)`
+    gives a fitted lifetimes model), starting from a sample's optimum on a large base."""
+    start = _starting_point(model, customers, columns, fit_on) if warm_start else None
+    return _minimise(model, len(customers), lambda tol: fit_on(unique, tol, start))
 
 
 def _failed(model: str, customers: int, error: Exception) -> ClvFitError:
@@ -214,10 +228,7 @@ def fit_transactions(
         )
         return fitter
 
-    start = _starting_point(model, summary, HISTORY, fit_on) if unique_rows else None
-    fitted: list[object] = []
-    tolerance = _minimise(model, len(summary), lambda tol: fitted.append(fit_on(unique, tol, start)))
-    fitter = fitted[-1]
+    fitter, tolerance = _fit_model(model, summary, unique, HISTORY, fit_on, warm_start=unique_rows)
     fit = _checked(model, fitter, unique, HISTORY, tolerance)
     # E[X(T)] depends on T alone: computed once per distinct T.
     ages = unique.groupby("T", as_index=False)["weight"].sum()
@@ -249,12 +260,7 @@ def fit_spend(summary: pd.DataFrame) -> tuple[ModelFit, object]:
         )
         return fitter
 
-    start = _starting_point(SPEND_MODEL, repeat_buyers, SPEND_HISTORY, fit_on)
-    fitted: list[object] = []
-    tolerance = _minimise(
-        SPEND_MODEL, len(repeat_buyers), lambda tol: fitted.append(fit_on(unique, tol, start))
-    )
-    fitter = fitted[-1]
+    fitter, tolerance = _fit_model(SPEND_MODEL, repeat_buyers, unique, SPEND_HISTORY, fit_on)
     fitter.params_["v"] = fitter.params_["v"] * scale
     fit = _checked(SPEND_MODEL, fitter, unique, SPEND_HISTORY, tolerance)
     p, q, v = (fit.parameters[name] for name in ("p", "q", "v"))
@@ -304,7 +310,7 @@ def discounted_expected_purchases(
     )
 
     def if_alive(pairs: pd.DataFrame) -> pd.DataFrame:
-        at_t = pairs.assign(recency=pairs["T"])  # t_x = T: alive at T for certain, P(alive) the largest
+        at_t = pairs.assign(recency=pairs["T"])  # t_x = T: the largest P(alive), the safest division
         alive_at_t = np.asarray(
             fitter.conditional_probability_alive(at_t["frequency"], at_t["recency"], at_t["T"]), dtype=float
         )
