@@ -273,3 +273,27 @@ def test_an_expectation_on_a_column_the_batch_lacks_fails_and_says_why():
     lacking = {failure.column: failure.describe() for failure in result.failures}
     assert "could not be evaluated" in lacking["value_tier"]
     assert "customer_id" not in lacking
+
+
+@pytest.mark.parametrize("unit", ["us", "ms", "s"])
+@pytest.mark.parametrize(
+    ("purchased_at", "failing_rows"),
+    [
+        ([DAY, pd.Timestamp("2027-01-01"), DAY], (2,)),
+        ([DAY, pd.Timestamp("2027-01-01"), datetime(9999, 12, 31)], (2, 3)),  # beyond nanoseconds' range
+    ],
+)
+def test_datetimes_in_any_unit_are_checked_row_by_row(unit, purchased_at, failing_rows):
+    # DuckDB hands pandas microseconds; GX compares datetimes vectorised only in nanoseconds, so validate
+    # converts a column whose every value fits, and leaves one that does not as delivered (checked all the same).
+    good, _ = CASES["raw_purchases"]
+    suite = load_suite(suite_path("raw_purchases"))
+    frame = pd.DataFrame(
+        [{**good, "order_id": f"o{row}"} for row in (1, 2, 3)], index=pd.RangeIndex(1, 4, name="_row_number")
+    )
+    frame["purchased_at"] = pd.Series(purchased_at, index=frame.index, dtype=f"datetime64[{unit}]")
+    frame = gates.with_vocabulary_codes(frame, dict(suite.meta.get("vocabulary", {})))
+    result = validate(frame, suite, "t", gates.raw_parameters(Settings.load({}), NOW), failing_rows=True)
+    assert [(failure.column, failure.unexpected_rows) for failure in result.failures] == [
+        ("purchased_at", failing_rows)
+    ]

@@ -216,6 +216,20 @@ def _batch_definition() -> Any:
     return source.add_dataframe_asset("table").add_batch_definition_whole_dataframe("whole_table")
 
 
+def _nanosecond_datetimes(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its datetime columns in nanoseconds where every value fits. DuckDB hands timestamps to pandas
+    in microseconds; GX compares datetimes vectorised only in nanoseconds and otherwise one value at a time in
+    Python (two thirds of the raw gate's time on millions of purchases: issue 8). A column holding a value
+    beyond nanoseconds' range (years 1677-2262) stays as it is: slower, still correct."""
+    converted = {}
+    for column, dtype in frame.dtypes.items():
+        if pd.api.types.is_datetime64_dtype(dtype) and not pd.api.types.is_datetime64_ns_dtype(dtype):
+            values = frame[column]
+            if values.isna().all() or (pd.Timestamp.min <= values.min() and values.max() <= pd.Timestamp.max):
+                converted[column] = values.astype("datetime64[ns]")
+    return frame.assign(**converted) if converted else frame
+
+
 def validate(
     frame: pd.DataFrame,
     suite: gx.ExpectationSuite,
@@ -226,7 +240,7 @@ def validate(
     """Run every expectation of `suite` on `frame`; `parameters` fill the suite's {"$PARAMETER": name} values.
     With `failing_rows`, each failed expectation also names the index values (the frame's named index, e.g.
     row numbers) of the rows it failed on. An expectation that raised (a column the batch lacks) fails."""
-    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+    batch = _batch_definition().get_batch(batch_parameters={"dataframe": _nanosecond_datetimes(frame)})
     result_format = "COMPLETE" if failing_rows else "BASIC"
     result = batch.validate(suite, expectation_parameters=parameters or {}, result_format=result_format)
     outcomes = []
