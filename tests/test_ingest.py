@@ -75,6 +75,39 @@ def test_legacy_dialect_values_are_parsed_correctly(tmp_path, connection):
     ]
 
 
+def test_a_whole_number_may_carry_thousands_and_zero_decimals_but_nothing_else(tmp_path, connection):
+    raw = tmp_path / "raw"
+    write(raw / "sources.yml", LEGACY_SOURCES)
+    write(
+        raw / "purchases/loja/vendas.csv",
+        "num_cupom;cod_cliente;data_venda;valor_total;qtde\n"
+        "C1;L1;31/01/2024 14:05;1,00;1.000\nC2;L1;31/01/2024 14:05;1,00;-2,000\n"
+        "C3;L1;31/01/2024 14:05;1,00;1,5\nC4;L1;31/01/2024 14:05;1,00;99999999999999999999\n",
+        encoding="latin-1",
+    )
+    load(connection, raw, "purchases")
+    assert connection.execute("select order_id, quantity from raw.purchases order by 1").fetchall() == [
+        ("C1", 1000),
+        ("C2", -2),
+    ]
+    assert connection.execute(
+        "select row_number, column_name, value, reason from raw._quarantine order by 1"
+    ).fetchall() == [
+        (
+            3,
+            "quantity",
+            "1,5",
+            "not a whole number (expected decimal separator ',', thousands separator '.')",
+        ),
+        (
+            4,
+            "quantity",
+            "99999999999999999999",
+            "not a whole number (expected decimal separator ',', thousands separator '.')",
+        ),
+    ]
+
+
 def test_an_unparseable_value_is_quarantined_with_file_row_and_column(tmp_path, connection):
     raw = tmp_path / "raw"
     write(
