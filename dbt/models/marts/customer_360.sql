@@ -11,7 +11,8 @@ purchases as (
     select * from {{ ref('fct_purchases') }}
 ),
 
-service_interactions as (
+-- Read twice: inlined, not copied (DuckDB 1.4 copies a CTE read twice, every column of it, into memory).
+service_interactions as not materialized (
     select * from {{ ref('fct_service_interactions') }}
 ),
 
@@ -92,7 +93,8 @@ service_summary as (
     left join preferred_service_channels on service_counts.customer_id = preferred_service_channels.customer_id
 ),
 
-purchases_to_date as (
+-- Read twice: inlined, not copied (DuckDB 1.4 copies a CTE read twice, every column of it, into memory).
+purchases_to_date as not materialized (
     select purchases.*
     from purchases
     cross join observation_window

@@ -20,7 +20,8 @@ campaign_contacts as (
     select * from {{ ref('fct_campaign_contacts') }}
 ),
 
-service_costs as (
+-- Read twice: inlined, not copied (DuckDB 1.4 copies a CTE read twice, every column of it, into memory).
+service_costs as not materialized (
     select * from {{ ref('service_costs') }}
 ),
 

@@ -2,7 +2,8 @@
 -- present in both moved from one segment to the other (e.g. Champions -> At Risk).
 with
 
-history as (
+-- Read twice: inlined, not copied (DuckDB 1.4 copies a CTE read twice, every column of it, into memory).
+history as not materialized (
     select * from {{ ref('customer_rfmt_history') }}
 ),
 
