@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pyarrow
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from dagster_project.defs.resources import (
@@ -62,6 +63,9 @@ def _dbt_step(name: str, description: str, **selection: str) -> dg.AssetsDefinit
         if full_refresh:
             context.log.info(f"{name}: first build, or dbt code or settings changed: --full-refresh")
             arguments.append("--full-refresh")
+        # dbt's DuckDB is about to take its whole memory limit: hand back to the system what earlier steps'
+        # pandas batches left in pyarrow's memory pool (kept for reuse; about half a GB after the gates).
+        pyarrow.default_memory_pool().release_unused()
         with environment(config.as_environment()):
             invocation = dbt.cli(
                 arguments, context=context, target_path=dbt_target_path(config, name), raise_on_error=False
