@@ -146,3 +146,9 @@
     from {{ ledger }}
     qualify row_number() over (partition by record_key order by assigned_at desc) = 1
 {%- endmacro %}
+
+{#- The match-key types of int_identity_keys (its column names before the unpivot), in the order edges list
+    them. -#}
+{% macro identity_key_types() %}
+    {{ return(['document', 'email', 'loyalty', 'phone', 'postal_code_surname']) }}
+{% endmacro %}

@@ -52,13 +52,11 @@ pairs as (
 linked_by as (
     -- One flag per key type (fixed-size state: the aggregation of millions of pairs can spill to disk).
     select
+        {% for key_type in identity_key_types() -%}
+            bool_or(key_type = '{{ key_type }}') as by_{{ key_type }},
+        {% endfor -%}
         record_key,
-        linked_record_key,
-        bool_or(key_type = 'document') as by_document,
-        bool_or(key_type = 'email') as by_email,
-        bool_or(key_type = 'loyalty') as by_loyalty,
-        bool_or(key_type = 'phone') as by_phone,
-        bool_or(key_type = 'postal_code_surname') as by_postal_code_surname
+        linked_record_key
     from pairs
     group by record_key, linked_record_key
 ),
@@ -69,11 +67,9 @@ final as (
         linked_record_key,
         list_filter(
             [
-                case when by_document then 'document' end,
-                case when by_email then 'email' end,
-                case when by_loyalty then 'loyalty' end,
-                case when by_phone then 'phone' end,
-                case when by_postal_code_surname then 'postal_code_surname' end
+                {% for key_type in identity_key_types() -%}
+                    case when by_{{ key_type }} then '{{ key_type }}' end,
+                {% endfor -%}
             ],
             key_type -> key_type is not null
         ) as key_types

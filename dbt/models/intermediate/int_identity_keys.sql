@@ -21,7 +21,7 @@ keys as (
             case when len(name_tokens) >= 2 then postal_code_key || ' ' || name_tokens[-1] end as postal_code_surname
         from customers
     )
-    on document, email, loyalty, phone, postal_code_surname
+    on {{ identity_key_types() | join(', ') }}
     into name key_type value key_value
 ),
 

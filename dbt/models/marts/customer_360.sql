@@ -64,25 +64,8 @@ service_counts as (
     group by customer_id
 ),
 
--- "Preferred" = used most, the most recently used on a tie: counted per value and picked with arg_max, not
--- an ordered mode(), which holds every row of a customer in memory (out of memory at millions of rows).
-service_channel_use as (
-    select
-        customer_id,
-        channel,
-        count(*) as contacts,
-        max(occurred_at) as last_used_at
-    from service_interactions
-    where channel is not null
-    group by customer_id, channel
-),
-
 preferred_service_channels as (
-    select
-        customer_id,
-        arg_max(channel, (contacts, last_used_at)) as preferred_service_channel
-    from service_channel_use
-    group by customer_id
+    {{ most_used('service_interactions', 'channel', 'occurred_at', 'preferred_service_channel') }}
 ),
 
 service_summary as (
@@ -120,23 +103,8 @@ purchase_counts as (
     group by purchases_to_date.customer_id
 ),
 
-store_type_use as (
-    select
-        customer_id,
-        store_type,
-        count(*) as orders,
-        max(purchased_at) as last_used_at
-    from purchases_to_date
-    where not is_return and store_type is not null
-    group by customer_id, store_type
-),
-
 preferred_store_types as (
-    select
-        customer_id,
-        arg_max(store_type, (orders, last_used_at)) as preferred_store_type
-    from store_type_use
-    group by customer_id
+    {{ most_used('purchases_to_date', 'store_type', 'purchased_at', 'preferred_store_type', 'not is_return') }}
 ),
 
 purchase_summary as (
