@@ -29,7 +29,9 @@ def test_a_step_rebuilds_from_scratch_only_when_code_or_settings_changed(tmp_pat
     code = dbt_builds.fingerprint(folder, variables)
     with duckdb.connect() as connection:
         assert dbt_builds.needs_full_refresh(connection, "dbt_models", code)  # first build
-        dbt_builds.record_build(connection, "dbt_models", code, True, "run-1", datetime(2026, 1, 1))
+        dbt_builds.start_build(connection, "dbt_models", code, True, "run-1", datetime(2026, 1, 1))
+        assert dbt_builds.needs_full_refresh(connection, "dbt_models", code)  # started, not finished
+        dbt_builds.finish_build(connection, "dbt_models", "run-1")
         assert not dbt_builds.needs_full_refresh(connection, "dbt_models", code)  # nothing changed
         assert dbt_builds.needs_full_refresh(connection, "dbt_models_after_clv", code)  # per step
 
@@ -41,9 +43,30 @@ def test_a_step_rebuilds_from_scratch_only_when_code_or_settings_changed(tmp_pat
         assert len({code, changed_setting, changed_seed}) == 3
         assert dbt_builds.needs_full_refresh(connection, "dbt_models", changed_seed)
 
-        dbt_builds.record_build(connection, "dbt_models", changed_seed, True, "run-2", datetime(2026, 1, 2))
+        dbt_builds.start_build(connection, "dbt_models", changed_seed, True, "run-2", datetime(2026, 1, 2))
+        dbt_builds.finish_build(connection, "dbt_models", "run-2")
         assert not dbt_builds.needs_full_refresh(connection, "dbt_models", changed_seed)
         (folder / "macros" / "m.sql").write_text("{% macro m() %}2{% endmacro %}\n")
         assert dbt_builds.needs_full_refresh(
             connection, "dbt_models", dbt_builds.fingerprint(folder, variables)
         )
+
+        # A build that stops half-way (dbt failed): the next one rebuilds from scratch, even with the same code.
+        current = dbt_builds.fingerprint(folder, variables)
+        dbt_builds.start_build(connection, "dbt_models", current, True, "run-3", datetime(2026, 1, 3))
+        dbt_builds.finish_build(connection, "dbt_models", "run-3")
+        dbt_builds.start_build(connection, "dbt_models", current, False, "run-4", datetime(2026, 1, 4))
+        assert dbt_builds.needs_full_refresh(connection, "dbt_models", current)
+
+
+def test_a_log_written_before_failed_builds_were_logged_holds_successes():
+    with duckdb.connect() as connection:
+        connection.execute("create schema raw")
+        connection.execute(
+            f"create table {dbt_builds.BUILD_LOG} "
+            "(step varchar, fingerprint varchar, full_refresh boolean, run_id varchar, built_at timestamp)"
+        )
+        connection.execute(
+            f"insert into {dbt_builds.BUILD_LOG} values ('dbt_models', 'abc', true, 'run-1', '2026-01-01')"
+        )
+        assert not dbt_builds.needs_full_refresh(connection, "dbt_models", "abc")

@@ -28,18 +28,26 @@ def query(warehouse: Path, sql: str) -> pd.DataFrame:
         return connection.execute(sql).df()
 
 
-INCREMENTAL_STAGING = [
-    "stg_raw__customers",
-    "stg_raw__purchases",
-    "stg_raw__service_interactions",
-    "stg_raw__campaign_contacts",
-    "stg_raw__consents",
-]
+# The tables a build updates incrementally, as compared with a rebuild from scratch: what a rebuild numbers
+# or stamps differently is left out, and a key given up in the build stays only until the next.
+INCREMENTAL_TABLES = {
+    "stg_raw__customers": "select * from staging.stg_raw__customers",
+    "stg_raw__purchases": "select * from staging.stg_raw__purchases",
+    "stg_raw__service_interactions": "select * from staging.stg_raw__service_interactions",
+    "stg_raw__campaign_contacts": "select * from staging.stg_raw__campaign_contacts",
+    "stg_raw__consents": "select * from staging.stg_raw__consents",
+    "int_customer_records": "select * exclude (record_number, staged_at, changed_at) "
+    "from intermediate.int_customer_records",
+    "int_identity_keys": "select * exclude (changed_at) from intermediate.int_identity_keys where is_current",
+    "int_identity_edges": "select * from intermediate.int_identity_edges",
+    "int_identity_clusters": "select * exclude (changed_at) from intermediate.int_identity_clusters",
+    "int_customer_attribute_candidates": "select * from intermediate.int_customer_attribute_candidates",
+}
 
 
-def staged_rows(warehouse: Path, table: str) -> pd.DataFrame:
-    """Every row of a staging table, in a fixed order (all columns), lists as text to compare."""
-    frame = query(warehouse, f"select * from staging.{table}")
+def table_rows(warehouse: Path, sql: str) -> pd.DataFrame:
+    """Every row a query returns, in a fixed order (all columns), lists as text to compare."""
+    frame = query(warehouse, sql)
     frame = frame.astype({column: str for column in frame if frame[column].dtype == object})
     return frame.sort_values(list(frame.columns)).reset_index(drop=True)
 
@@ -210,7 +218,7 @@ def test_a_record_linking_two_customers_merges_them_and_ids_stay_stable(identity
         int(query(warehouse, "select count(*) from staging.stg_raw__purchases").iloc[0, 0])
         == purchases_before + 1
     )
-    incremental_staging = {table: staged_rows(warehouse, table) for table in INCREMENTAL_STAGING}
+    incremental_build = {table: table_rows(warehouse, sql) for table, sql in INCREMENTAL_TABLES.items()}
     after = query(
         warehouse, "select source_system, source_customer_id, customer_id from marts.customer_id_map"
     )
@@ -236,7 +244,7 @@ def test_a_record_linking_two_customers_merges_them_and_ids_stay_stable(identity
             "build",
             "--full-refresh",
             "--select",
-            "+customer_id_map",
+            "+int_customer_attribute_candidates",
             "--exclude-resource-type",
             "unit_test",
             "--quiet",
@@ -253,11 +261,161 @@ def test_a_record_linking_two_customers_merges_them_and_ids_stay_stable(identity
     rebuilt = query(
         warehouse, "select source_system, source_customer_id, customer_id from marts.customer_id_map"
     )
-    # ... and the staging tables built from scratch hold exactly what the incremental build held.
-    for table, rows in incremental_staging.items():
-        assert staged_rows(warehouse, table).equals(rows), table
+    # ... and the staging and identity tables built from scratch hold exactly what the incremental build held.
+    for table, rows in incremental_build.items():
+        assert table_rows(warehouse, INCREMENTAL_TABLES[table]).equals(rows), table
     assert (
         rebuilt.sort_values(["source_system", "source_customer_id"])
         .reset_index(drop=True)
         .equals(after.sort_values(["source_system", "source_customer_id"]).reset_index(drop=True))
     )
+
+
+CUSTOMER_COLUMNS = [
+    "source_customer_id",
+    "full_name",
+    "document_id",
+    "email",
+    "phone",
+    "birth_date",
+    "city",
+    "state",
+    "postal_code",
+    "loyalty_id",
+    "created_at",
+    "updated_at",
+]
+
+
+def rebuild_identity_from_scratch(warehouse: Path) -> None:
+    subprocess.run(
+        [
+            dbt_executable(),
+            "build",
+            "--full-refresh",
+            "--select",
+            "+int_customer_attribute_candidates",
+            "--exclude-resource-type",
+            "unit_test",
+            "--quiet",
+            "--project-dir",
+            ".",
+            "--profiles-dir",
+            ".",
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, "C360_WAREHOUSE": str(warehouse)},
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_incremental_identity_splits_blocks_and_unblocks_as_a_rebuild_would(identity_run, tmp_path):
+    """Records re-delivered with a changed e-mail or with no key at all, and a key value shared beyond the cap
+    and then back under it: each incremental build links exactly what a rebuild from scratch links."""
+    folder, built_warehouse, _ = identity_run
+    raw = tmp_path / "raw"
+    shutil.copytree(folder / "raw", raw)
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(built_warehouse, warehouse)
+    # A pair of records linked by an e-mail alone, a cluster of its own ...
+    shared = query(
+        warehouse,
+        """
+        select edges.record_key, edges.linked_record_key, keys.key_value as email
+        from intermediate.int_identity_edges as edges
+        inner join intermediate.int_identity_clusters as clusters on edges.record_key = clusters.record_key
+        inner join intermediate.int_identity_keys as keys
+            on edges.record_key = keys.record_key and keys.key_type = 'email'
+        where edges.key_types = ['email'] and clusters.cluster_size = 2 and edges.record_key < edges.linked_record_key
+        order by edges.record_key limit 1
+        """,
+    ).iloc[0]
+    # ... and two crm records, each with another record in its cluster.
+    moved, emptied = (
+        row
+        for _, row in query(
+            warehouse,
+            """
+            select clusters.record_key, any_value(others.record_key) as linked_record_key
+            from intermediate.int_identity_clusters as clusters
+            inner join intermediate.int_identity_clusters as others
+                on clusters.cluster_key = others.cluster_key and clusters.record_key != others.record_key
+            where starts_with(clusters.record_key, 'crm:')
+            group by clusters.record_key, clusters.cluster_key
+            order by clusters.cluster_key limit 2
+            """,
+        ).iterrows()
+    )
+    staged = query(
+        warehouse,
+        f"select {', '.join(CUSTOMER_COLUMNS)} from staging.stg_raw__customers where source_system = 'crm'",
+    ).set_index("source_customer_id", drop=False)
+
+    def version(record_key: str, **changes: object) -> dict[str, object]:
+        row = staged.loc[record_key.removeprefix("crm:")].to_dict()
+        return {**row, "updated_at": "2026-10-01 00:00:00", **changes}
+
+    no_keys = dict(document_id=None, email=None, phone=None, postal_code=None, loyalty_id=None)
+    sharers = [
+        {
+            "source_customer_id": f"PARTILHA-{number}",
+            "full_name": f"Pessoa Partilha {number}",
+            "email": shared.email,
+        }
+        for number in range(1, 10)
+    ]  # 2 + 9 = 11 records share the e-mail: more than the cap of 10
+    pd.DataFrame(
+        [
+            version(moved.record_key, **{**no_keys, "email": "endereco.novo.2026@provedor.net"}),
+            version(emptied.record_key, **no_keys),
+            *sharers,
+        ],
+        columns=CUSTOMER_COLUMNS,
+    ).to_csv(raw / "customers/crm/day_1.csv", index=False)
+    assert run_pipeline(
+        raw, warehouse, dg.AssetSelection.groups("ingest") | dg.AssetSelection.assets(dbt_models)
+    ).success
+
+    def customer_of(record_key: str) -> int:
+        return int(
+            query(
+                warehouse,
+                f"select customer_id from marts.customer_id_map where source_system || ':' || source_customer_id = '{record_key}'",
+            ).iloc[0, 0]
+        )
+
+    assert customer_of(moved.record_key) != customer_of(moved.linked_record_key)  # its keys changed
+    assert customer_of(emptied.record_key) != customer_of(emptied.linked_record_key)  # no key left
+    assert customer_of(shared.record_key) != customer_of(shared.linked_record_key)  # the e-mail is blocked
+    assert (
+        query(
+            warehouse,
+            f"select count(*) from intermediate.int_identity_keys where record_key = '{emptied.record_key}' and is_current",
+        ).iloc[0, 0]
+        == 0
+    )
+
+    # The next day one sharer changes e-mail: ten holders, within the cap again, and all of them link.
+    pd.DataFrame(
+        [{**sharers[0], "email": "partilha.um@provedor.net", "updated_at": "2026-10-02 00:00:00"}],
+        columns=CUSTOMER_COLUMNS,
+    ).to_csv(raw / "customers/crm/day_2.csv", index=False)
+    assert run_pipeline(
+        raw, warehouse, dg.AssetSelection.groups("ingest") | dg.AssetSelection.assets(dbt_models)
+    ).success
+    holders = [shared.record_key, shared.linked_record_key] + [
+        f"crm:PARTILHA-{number}" for number in range(2, 10)
+    ]
+    assert len({customer_of(record_key) for record_key in holders}) == 1
+    assert customer_of("crm:PARTILHA-1") != customer_of(shared.record_key)
+    builds = query(
+        warehouse, "select full_refresh from raw._dbt_build_log where step = 'dbt_models' order by built_at"
+    )
+    assert builds["full_refresh"].tolist() == [True, False, False]
+
+    compared = {**INCREMENTAL_TABLES, "customer_id_map": "select * from marts.customer_id_map"}
+    incremental_build = {table: table_rows(warehouse, sql) for table, sql in compared.items()}
+    rebuild_identity_from_scratch(warehouse)
+    for table, rows in incremental_build.items():
+        assert table_rows(warehouse, compared[table]).equals(rows), table

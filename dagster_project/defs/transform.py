@@ -60,8 +60,13 @@ def _dbt_step(name: str, description: str, **selection: str) -> dg.AssetsDefinit
         # Like every step, wait out a transient lock held by another process before dbt opens the warehouse.
         with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
             full_refresh = dbt_builds.needs_full_refresh(connection, name, code)
+            dbt_builds.start_build(
+                connection, name, code, full_refresh, context.run_id, datetime.now(UTC).replace(tzinfo=None)
+            )
         if full_refresh:
-            context.log.info(f"{name}: first build, or dbt code or settings changed: --full-refresh")
+            context.log.info(
+                f"{name}: first build, dbt code or settings changed, or the last build failed: --full-refresh"
+            )
             arguments.append("--full-refresh")
         # dbt's DuckDB is about to take its whole memory limit: hand back to the system what earlier steps'
         # pandas batches left in pyarrow's memory pool (kept for reuse; about half a GB after the gates).
@@ -77,9 +82,7 @@ def _dbt_step(name: str, description: str, **selection: str) -> dg.AssetsDefinit
         if error is not None:
             raise error
         with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
-            dbt_builds.record_build(
-                connection, name, code, full_refresh, context.run_id, datetime.now(UTC).replace(tzinfo=None)
-            )
+            dbt_builds.finish_build(connection, name, context.run_id)
 
     build.__doc__ = description
     return dbt_assets(

@@ -1,7 +1,9 @@
 """Which dbt code and settings last built each dbt step into the warehouse (raw._dbt_build_log). The staging
-models are incremental: a run adds only what was delivered since. If the SQL, macros, seeds or settings
-changed since the last build, rows built by the old code would stay beside rows built by the new; so a step
-rebuilds from scratch (dbt --full-refresh) whenever its fingerprint differs from the last successful build's.
+and identity models are incremental: a run adds only what was delivered since, and the identity models
+recompute what the records changed in the same build touch. If the SQL, macros, seeds or settings changed
+since the last build, rows built by the old code would stay beside rows built by the new; and a build that
+failed half-way leaves changes that later models of that build never saw. So a step rebuilds from scratch
+(dbt --full-refresh) unless its last build succeeded with the same fingerprint.
 Models that must never be rebuilt (the id ledger, RFM history) say full_refresh=false and keep their rows.
 """
 
@@ -36,19 +38,21 @@ def _ensure_log(connection: duckdb.DuckDBPyConnection) -> None:
         f"create table if not exists {BUILD_LOG} "
         "(step varchar, fingerprint varchar, full_refresh boolean, run_id varchar, built_at timestamp)"
     )
+    # Logs written before builds could fail half-way held successful builds only.
+    connection.execute(f"alter table {BUILD_LOG} add column if not exists succeeded boolean default true")
 
 
 def needs_full_refresh(connection: duckdb.DuckDBPyConnection, step: str, current: str) -> bool:
-    """True unless the step's last successful build had the same fingerprint."""
+    """True unless the step's last build succeeded with the same fingerprint."""
     _ensure_log(connection)
     row = connection.execute(
-        f"select fingerprint from {BUILD_LOG} where step = $step order by built_at desc limit 1",
+        f"select fingerprint, succeeded from {BUILD_LOG} where step = $step order by built_at desc limit 1",
         {"step": step},
     ).fetchone()
-    return row is None or row[0] != current
+    return row is None or row[0] != current or not row[1]
 
 
-def record_build(
+def start_build(
     connection: duckdb.DuckDBPyConnection,
     step: str,
     current: str,
@@ -56,9 +60,18 @@ def record_build(
     run_id: str,
     at: datetime,
 ) -> None:
-    """Log a successful build of `step`: its fingerprint and whether it rebuilt from scratch."""
+    """Log that a build of `step` starts: its fingerprint and whether it rebuilds from scratch. Until
+    finish_build marks it succeeded, the next build of the step rebuilds from scratch."""
     _ensure_log(connection)
     connection.execute(
-        f"insert into {BUILD_LOG} values ($step, $fingerprint, $full_refresh, $run, $at)",
+        f"insert into {BUILD_LOG} values ($step, $fingerprint, $full_refresh, $run, $at, false)",
         {"step": step, "fingerprint": current, "full_refresh": full_refresh, "run": run_id, "at": at},
+    )
+
+
+def finish_build(connection: duckdb.DuckDBPyConnection, step: str, run_id: str) -> None:
+    """Mark the build of `step` in run `run_id` succeeded."""
+    connection.execute(
+        f"update {BUILD_LOG} set succeeded = true where step = $step and run_id = $run",
+        {"step": step, "run": run_id},
     )

@@ -152,3 +152,22 @@
 {% macro identity_key_types() %}
     {{ return(['document', 'email', 'loyalty', 'phone', 'postal_code_surname']) }}
 {% endmacro %}
+
+{#- The records whose links may have changed in this build (one column, record_key): the records it changed,
+    and every record holding a key value one of them holds or gave up (that value's count of holders, so
+    whether it is shared or blocked, may have changed). Every link that appeared or vanished has an end
+    among them. -#}
+{% macro records_with_changed_links() -%}
+    select records.record_key
+    from {{ ref('int_customer_records') }} as records
+    where records.changed_at = {{ build_started_at() }}
+    union
+    select holders.record_key
+    from {{ ref('int_identity_keys') }} as holders
+    semi join {{ ref('int_identity_keys') }} as changed_keys
+        on
+            holders.key_type = changed_keys.key_type
+            and holders.key_value = changed_keys.key_value
+            and changed_keys.changed_at = {{ build_started_at() }}
+    where holders.is_current
+{%- endmacro %}

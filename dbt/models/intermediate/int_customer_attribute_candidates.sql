@@ -1,15 +1,46 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_scope',
+        scope_key='customer_id',
+        scope_marker='attribute',
+    )
+}}
+-- depends_on: {{ ref('int_identity_clusters') }}, {{ ref('int_customer_id_assignments') }}
+--   (read by the incremental build)
 -- One row per customer, attribute and candidate value, with what survivorship ranks it by: the source's
 -- priority for the attribute (seed source_priority, lower wins: an attribute's own list if it has one, else
 -- the * list; unlisted sources last), how recent, how frequent among the customer's records.
--- survivor_rank = 1 is the golden value.
+-- survivor_rank = 1 is the golden value. Incremental: the customers of the records whose cluster this build
+-- recomputed, and the ids those records held before (a retired id loses its rows), are ranked anew.
 with
+
+{% if is_incremental() -%}
+    scope as (
+        select id_map.customer_id
+        from {{ ref('customer_id_map') }} as id_map
+        semi join {{ ref('int_identity_clusters') }} as clusters
+            on
+                id_map.source_system = clusters.source_system
+                and id_map.source_customer_id = clusters.source_customer_id
+                and clusters.changed_at = {{ build_started_at() }}
+        union
+        select ledger.previous_customer_id
+        from {{ ref('int_customer_id_assignments') }} as ledger
+        where ledger.assigned_at = {{ build_started_at() }} and ledger.previous_customer_id is not null
+    ),
+{%- endif %}
 
 customers as (
     select * from {{ ref('stg_raw__customers') }}
 ),
 
 id_map as (
-    select * from {{ ref('customer_id_map') }}
+    select id_map.*
+    from {{ ref('customer_id_map') }} as id_map
+    {%- if is_incremental() %}
+        semi join scope on id_map.customer_id = scope.customer_id
+    {%- endif %}
 ),
 
 source_priority as (
@@ -88,9 +119,16 @@ final as (
         *,
         row_number() over (
             partition by customer_id, attribute
-            order by priority asc, observed_at desc nulls last, frequency desc, candidate_value asc
+            -- The same value from records alike ranks by record, so every build ranks alike.
+            order by
+                priority asc, observed_at desc nulls last, frequency desc, candidate_value asc,
+                source_system asc, source_customer_id asc
         ) as survivor_rank
     from counted
 )
 
 select * from final
+{%- if is_incremental() %}
+    union all by name
+    select customer_id from scope
+{%- endif %}

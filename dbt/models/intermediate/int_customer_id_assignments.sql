@@ -12,14 +12,19 @@
 --   * a cluster without an id gets a new one above every id ever issued, so no id is reused.
 with
 
+-- The clusters this build recomputed (all of them in a full build): every other record keeps its id, and no
+-- id of theirs is held by a recomputed record (a cluster's records share one id).
 -- Read twice: inlined, not copied (DuckDB 1.4 copies a CTE read twice, every column of it, into memory).
 clusters as not materialized (
     select * from {{ ref('int_identity_clusters') }}
+    where changed_at = {{ build_started_at() }}
 ),
 
 ledger as (
     {% if is_incremental() %}
-        select * from {{ this }}
+        select ledger.*
+        from {{ this }} as ledger
+        semi join clusters on ledger.record_key = clusters.record_key
     {% else %}
         select
             null::varchar as record_key,
@@ -36,15 +41,18 @@ current_assignments as (
 ),
 
 id_ages as (
+    -- When each id was first issued, from the whole ledger (records that held it may have moved on).
     select
-        customer_id,
-        min(assigned_at) as issued_at
-    from ledger
-    group by customer_id
+        whole_ledger.customer_id,
+        min(whole_ledger.assigned_at) as issued_at
+    from {% if is_incremental() %}{{ this }}{% else %}ledger{% endif %} as whole_ledger
+    semi join current_assignments on whole_ledger.customer_id = current_assignments.customer_id
+    group by whole_ledger.customer_id
 ),
 
 highest_issued_id as (
-    select coalesce(max(customer_id), 0) as customer_id from ledger
+    select coalesce(max(customer_id), 0) as customer_id
+    from {% if is_incremental() %}{{ this }}{% else %}ledger{% endif %}
 ),
 
 candidate_ids as (
@@ -127,7 +135,7 @@ final as (
             when previous_customer_id in (select cluster_ids.customer_id from cluster_ids) then 'split'
             else 'merged'
         end as reason,
-        '{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}'::timestamp as assigned_at
+        {{ build_started_at() }} as assigned_at
     from assignments
     where previous_customer_id is distinct from customer_id
 )

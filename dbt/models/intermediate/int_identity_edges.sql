@@ -1,53 +1,116 @@
--- One row per ordered pair of records that share a usable key, with the key types that link them.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_scope',
+        scope_key='record_key',
+        scope_columns=['record_key', 'linked_record_key'],
+        scope_marker='linked_record_key',
+    )
+}}
+-- depends_on: {{ ref('int_customer_records') }}  (read by the incremental build)
+-- One row per ordered pair of records that share a usable key, with the key types that link them. A key value
+-- is usable when at least two records and at most var('identity_max_records_per_key') hold it (more: blocked,
+-- int_identity_keys_blocked). Incremental: the links of the records whose links may have changed are
+-- recomputed (replace_scope on either side of a pair).
 with
 
 -- Read twice: inlined, not copied (DuckDB 1.4 copies a CTE read twice, every column of it, into memory).
 identity_keys as not materialized (
     select * from {{ ref('int_identity_keys') }}
+    where is_current
 ),
 
-blocked as (
-    select * from {{ ref('int_identity_keys_blocked') }}
-),
+{% if is_incremental() -%}
+    scope as (
+        {{ records_with_changed_links() }}
+    ),
 
-shared_keys as (
+    scope_key_values as (
+        select
+            key_type,
+            key_value
+        from identity_keys
+        semi join scope on identity_keys.record_key = scope.record_key
+    ),
+
+    candidate_keys as not materialized (
+        select identity_keys.*
+        from identity_keys
+        semi join scope_key_values
+            on
+                identity_keys.key_type = scope_key_values.key_type
+                and identity_keys.key_value = scope_key_values.key_value
+    ),
+{%- else -%}
+    candidate_keys as not materialized (
+        select * from identity_keys
+    ),
+{%- endif %}
+
+usable_values as (
     -- Most key values belong to one record and link nothing: leave them out before pairing.
     select
         key_type,
         key_value
-    from identity_keys
+    from candidate_keys
     group by key_type, key_value
-    having count(*) >= 2
+    having count(*) between 2 and {{ var('identity_max_records_per_key') }}
 ),
 
-usable_keys as (
-    select identity_keys.*
-    from identity_keys
-    semi join shared_keys
+usable_keys as not materialized (
+    select candidate_keys.*
+    from candidate_keys
+    semi join usable_values
         on
-            identity_keys.key_type = shared_keys.key_type
-            and identity_keys.key_value = shared_keys.key_value
-    anti join blocked
-        on
-            identity_keys.key_type = blocked.key_type
-            and identity_keys.key_value = blocked.key_value
+            candidate_keys.key_type = usable_values.key_type
+            and candidate_keys.key_value = usable_values.key_value
 ),
+
+{% if is_incremental() -%}
+    pairing_keys as (
+        -- The pairs start from the scope's side.
+        select usable_keys.*
+        from usable_keys
+        semi join scope on usable_keys.record_key = scope.record_key
+    ),
+{%- else -%}
+    pairing_keys as not materialized (
+        select * from usable_keys
+    ),
+{%- endif %}
 
 pairs as (
     select
-        usable_keys.record_key,
+        pairing_keys.record_key,
         linked_keys.record_key as linked_record_key,
-        usable_keys.key_type
-    from usable_keys
+        pairing_keys.key_type
+    from pairing_keys
     inner join usable_keys as linked_keys
         on
-            usable_keys.key_type = linked_keys.key_type
-            and usable_keys.key_value = linked_keys.key_value
-            and usable_keys.record_key != linked_keys.record_key
+            pairing_keys.key_type = linked_keys.key_type
+            and pairing_keys.key_value = linked_keys.key_value
+            and pairing_keys.record_key != linked_keys.record_key
     where
-        not usable_keys.needs_compatible_names
-        or {{ names_compatible('usable_keys.name_tokens', 'linked_keys.name_tokens') }}
+        not pairing_keys.needs_compatible_names
+        or {{ names_compatible('pairing_keys.name_tokens', 'linked_keys.name_tokens') }}
 ),
+
+{% if is_incremental() -%}
+    directed_pairs as (
+        -- The pairs found from the scope's side, and the same pairs seen from the other side.
+        select * from pairs
+        union all
+        select
+            linked_record_key as record_key,
+            record_key as linked_record_key,
+            key_type
+        from pairs
+    ),
+{%- else -%}
+    directed_pairs as (
+        select * from pairs
+    ),
+{%- endif %}
 
 linked_by as (
     -- One flag per key type (fixed-size state: the aggregation of millions of pairs can spill to disk).
@@ -57,7 +120,7 @@ linked_by as (
         {% endfor -%}
         record_key,
         linked_record_key
-    from pairs
+    from directed_pairs
     group by record_key, linked_record_key
 ),
 
@@ -77,3 +140,7 @@ final as (
 )
 
 select * from final
+{%- if is_incremental() %}
+    union all by name
+    select record_key from scope
+{%- endif %}

@@ -1,9 +1,27 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='record_key',
+        incremental_strategy='delete+insert',
+        post_hook="delete from {{ this }} where not is_current and changed_at < {{ build_started_at() }}",
+    )
+}}
+-- depends_on: {{ ref('int_customer_records') }}  (read by the incremental build)
 -- The valid match keys of every customer record. CPF/CNPJ, e-mail and loyalty card link records alone; a
 -- phone, or a CEP with the surname, link only records whose names are compatible (a household shares them).
+-- Incremental: the records changed in this build get their keys anew; a key a record no longer holds stays
+-- until the build ends as not is_current, so the edges find who else held it.
 with
 
 customers as (
-    select * from {{ ref('stg_raw__customers') }}
+    select customers.*
+    from {{ ref('stg_raw__customers') }} as customers
+    {%- if is_incremental() %}
+        semi join {{ ref('int_customer_records') }} as records
+            on
+                {{ record_key('customers.source_system', 'customers.source_customer_id') }} = records.record_key
+                and records.changed_at = {{ build_started_at() }}
+    {%- endif %}
 ),
 
 keys as (
@@ -25,14 +43,42 @@ keys as (
     into name key_type value key_value
 ),
 
-final as (
+current_keys as (
     select
         {{ record_key('source_system', 'source_customer_id') }} as record_key,
         key_type,
         key_value,
         key_type in ('phone', 'postal_code_surname') as needs_compatible_names,
-        name_tokens
+        name_tokens,
+        true as is_current,
+        {{ build_started_at() }} as changed_at
     from keys
+),
+
+final as (
+    select * from current_keys
+    {%- if is_incremental() %}
+        union all
+        select
+            previous.record_key,
+            previous.key_type,
+            previous.key_value,
+            previous.needs_compatible_names,
+            previous.name_tokens,
+            false as is_current,
+            {{ build_started_at() }} as changed_at
+        from {{ this }} as previous
+        semi join {{ ref('int_customer_records') }} as records
+            on
+                previous.record_key = records.record_key
+                and records.changed_at = {{ build_started_at() }}
+        anti join current_keys
+            on
+                previous.record_key = current_keys.record_key
+                and previous.key_type = current_keys.key_type
+                and previous.key_value = current_keys.key_value
+        where previous.is_current
+    {%- endif %}
 )
 
 select * from final

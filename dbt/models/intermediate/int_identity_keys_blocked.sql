@@ -4,6 +4,7 @@ with
 
 identity_keys as (
     select * from {{ ref('int_identity_keys') }}
+    where is_current
 ),
 
 shared as (
