@@ -158,16 +158,14 @@
     whether it is shared or blocked, may have changed). Every link that appeared or vanished has an end
     among them. -#}
 {% macro records_with_changed_links() -%}
-    select records.record_key
-    from {{ ref('int_customer_records') }} as records
-    where records.changed_at = {{ build_started_at() }}
+    select changed_records.record_key
+    from {{ changed_in_this_build(ref('int_customer_records'), ['record_key']) }} as changed_records
     union
     select holders.record_key
     from {{ ref('int_identity_keys') }} as holders
-    semi join {{ ref('int_identity_keys') }} as changed_keys
+    semi join {{ changed_in_this_build(ref('int_identity_keys'), ['key_type', 'key_value']) }} as changed_keys
         on
             holders.key_type = changed_keys.key_type
             and holders.key_value = changed_keys.key_value
-            and changed_keys.changed_at = {{ build_started_at() }}
     where holders.is_current
 {%- endmacro %}

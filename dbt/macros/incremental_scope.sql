@@ -36,3 +36,9 @@
         where loaded_at > (select max(staged_at) from {{ this }})
     {%- endif %}
 {%- endmacro %}
+
+{#- The rows of `relation` this build changed (stamped changed_at = build_started_at()), as a derived table of
+    `columns`. A filter of its own: in a semi join's ON clause DuckDB would test it pair by pair. -#}
+{% macro changed_in_this_build(relation, columns) -%}
+    (select {{ columns | join(', ') }} from {{ relation }} where changed_at = {{ build_started_at() }})
+{%- endmacro %}

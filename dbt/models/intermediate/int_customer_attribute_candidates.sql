@@ -19,11 +19,11 @@ with
     scope as (
         select id_map.customer_id
         from {{ ref('customer_id_map') }} as id_map
-        semi join {{ ref('int_identity_clusters') }} as clusters
+        semi join {{ changed_in_this_build(ref('int_identity_clusters'), ['source_system', 'source_customer_id']) }}
+            as changed_clusters
             on
-                id_map.source_system = clusters.source_system
-                and id_map.source_customer_id = clusters.source_customer_id
-                and clusters.changed_at = {{ build_started_at() }}
+                id_map.source_system = changed_clusters.source_system
+                and id_map.source_customer_id = changed_clusters.source_customer_id
         union
         select ledger.previous_customer_id
         from {{ ref('int_customer_id_assignments') }} as ledger

@@ -17,10 +17,8 @@ customers as (
     select customers.*
     from {{ ref('stg_raw__customers') }} as customers
     {%- if is_incremental() %}
-        semi join {{ ref('int_customer_records') }} as records
-            on
-                {{ record_key('customers.source_system', 'customers.source_customer_id') }} = records.record_key
-                and records.changed_at = {{ build_started_at() }}
+        semi join {{ changed_in_this_build(ref('int_customer_records'), ['record_key']) }} as changed_records
+            on {{ record_key('customers.source_system', 'customers.source_customer_id') }} = changed_records.record_key
     {%- endif %}
 ),
 
@@ -68,10 +66,8 @@ final as (
             false as is_current,
             {{ build_started_at() }} as changed_at
         from {{ this }} as previous
-        semi join {{ ref('int_customer_records') }} as records
-            on
-                previous.record_key = records.record_key
-                and records.changed_at = {{ build_started_at() }}
+        semi join {{ changed_in_this_build(ref('int_customer_records'), ['record_key']) }} as changed_records
+            on previous.record_key = changed_records.record_key
         anti join current_keys
             on
                 previous.record_key = current_keys.record_key

@@ -1,11 +1,28 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['source_system', 'source_customer_id'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+-- Incremental: the records whose cluster this build recomputed (no other record's id changed).
 with
 
-clusters as (
+-- Read twice: inlined, not copied (DuckDB 1.4 copies a CTE read twice, every column of it, into memory).
+clusters as not materialized (
     select * from {{ ref('int_identity_clusters') }}
+    {%- if is_incremental() %}
+        where changed_at = {{ build_started_at() }}
+    {%- endif %}
 ),
 
 ledger as (
-    select * from {{ ref('int_customer_id_assignments') }}
+    select ledger.*
+    from {{ ref('int_customer_id_assignments') }} as ledger
+    {%- if is_incremental() %}
+        semi join clusters on ledger.record_key = clusters.record_key
+    {%- endif %}
 ),
 
 current_assignments as (
