@@ -36,13 +36,18 @@ INCREMENTAL_TABLES = {
     "stg_raw__service_interactions": "select * from staging.stg_raw__service_interactions",
     "stg_raw__campaign_contacts": "select * from staging.stg_raw__campaign_contacts",
     "stg_raw__consents": "select * from staging.stg_raw__consents",
-    "int_customer_records": "select * exclude (record_number, staged_at, changed_at) "
+    "int_customer_records": "select * exclude (record_number, staged_at, changed_at, touched_at) "
     "from intermediate.int_customer_records",
     "int_identity_keys": "select * exclude (changed_at) from intermediate.int_identity_keys where is_current",
     "int_identity_edges": "select * from intermediate.int_identity_edges",
     "int_identity_clusters": "select * exclude (changed_at) from intermediate.int_identity_clusters",
     "int_customer_attribute_candidates": "select * from intermediate.int_customer_attribute_candidates",
     "customer_id_map": "select * from marts.customer_id_map",
+    "dim_customers": "select * from marts.dim_customers",
+    "customer_consents": "select * from marts.customer_consents",
+    "fct_purchases": "select * from marts.fct_purchases",
+    "fct_service_interactions": "select * from marts.fct_service_interactions",
+    "fct_campaign_contacts": "select * from marts.fct_campaign_contacts",
 }
 
 
@@ -58,16 +63,15 @@ def pairs(group_sizes: pd.Series) -> int:
 
 
 def rebuild_identity_from_scratch(warehouse: Path) -> None:
-    """dbt --full-refresh of the identity models (and staging) on `warehouse`."""
-    subprocess.run(
+    """dbt --full-refresh of staging, the identity models and the marts they feed, on `warehouse`."""
+    completed = subprocess.run(
         [
             dbt_executable(),
-            "build",
+            "run",
             "--full-refresh",
             "--select",
-            "+int_customer_attribute_candidates",
-            "--exclude-resource-type",
-            "unit_test",
+            "+dim_customers",
+            "+customer_consents",
             "--quiet",
             "--project-dir",
             ".",
@@ -76,9 +80,10 @@ def rebuild_identity_from_scratch(warehouse: Path) -> None:
         ],
         cwd=DBT_PROJECT_DIR,
         env={**os.environ, "C360_WAREHOUSE": str(warehouse)},
-        check=True,
         capture_output=True,
+        text=True,
     )
+    assert completed.returncode == 0, completed.stdout[-3000:]
 
 
 @pytest.fixture(scope="module")

@@ -169,3 +169,29 @@
             and holders.key_value = changed_keys.key_value
     where holders.is_current
 {%- endmacro %}
+
+{#- The customers (one column, customer_id) whose records this build re-clustered, and the ids those records
+    held before (a retired id loses its rows); with `touched_by_facts`, also the customers of the records that
+    got new facts. -#}
+{% macro customers_changed_in_this_build(touched_by_facts=true) -%}
+    select id_map.customer_id
+    from {{ ref('customer_id_map') }} as id_map
+    semi join (
+        select changed_clusters.source_system, changed_clusters.source_customer_id
+        from {{ changed_in_this_build(ref('int_identity_clusters'), ['source_system', 'source_customer_id']) }}
+            as changed_clusters
+        {%- if touched_by_facts %}
+            union all
+            select touched_records.source_system, touched_records.source_customer_id
+            from {{ ref('int_customer_records') }} as touched_records
+            where touched_records.touched_at = {{ build_started_at() }}
+        {%- endif %}
+    ) as changed_records
+        on
+            id_map.source_system = changed_records.source_system
+            and id_map.source_customer_id = changed_records.source_customer_id
+    union
+    select ledger.previous_customer_id
+    from {{ ref('int_customer_id_assignments') }} as ledger
+    where ledger.assigned_at = {{ build_started_at() }} and ledger.previous_customer_id is not null
+{%- endmacro %}

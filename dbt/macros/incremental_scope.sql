@@ -42,3 +42,26 @@
 {% macro changed_in_this_build(relation, columns) -%}
     (select {{ columns | join(', ') }} from {{ relation }} where changed_at = {{ build_started_at() }})
 {%- endmacro %}
+
+{#- A filter on the staged facts `facts` (an alias) for an incremental fact table: the facts loaded since its
+    newest row, those of the records whose cluster this build recomputed (their customer id may have changed),
+    and those whose `reference` row (a relation in scope, e.g. the catalogue entry, joined on `reference_keys`)
+    was loaded since. The table's loaded_at is the latest load among a row's inputs. -#}
+{% macro facts_to_rebuild(facts, reference=none, reference_keys=[]) -%}
+    {%- if is_incremental() %}
+        where
+            {{ facts }}.loaded_at > (select max(loaded_at) from {{ this }})
+            or ({{ facts }}.source_system, {{ facts }}.source_customer_id) in (
+                select changed_clusters.source_system, changed_clusters.source_customer_id
+                from {{ changed_in_this_build(ref('int_identity_clusters'), ['source_system', 'source_customer_id']) }}
+                    as changed_clusters
+            )
+            {%- if reference %}
+                or ({{ facts }}.{{ reference_keys | join(', ' ~ facts ~ '.') }}) in (
+                    select {{ reference }}.{{ reference_keys | join(', ' ~ reference ~ '.') }}
+                    from {{ reference }}
+                    where {{ reference }}.loaded_at > (select max(loaded_at) from {{ this }})
+                )
+            {%- endif %}
+    {%- endif %}
+{%- endmacro %}

@@ -17,17 +17,7 @@ with
 
 {% if is_incremental() -%}
     scope as (
-        select id_map.customer_id
-        from {{ ref('customer_id_map') }} as id_map
-        semi join {{ changed_in_this_build(ref('int_identity_clusters'), ['source_system', 'source_customer_id']) }}
-            as changed_clusters
-            on
-                id_map.source_system = changed_clusters.source_system
-                and id_map.source_customer_id = changed_clusters.source_customer_id
-        union
-        select ledger.previous_customer_id
-        from {{ ref('int_customer_id_assignments') }} as ledger
-        where ledger.assigned_at = {{ build_started_at() }} and ledger.previous_customer_id is not null
+        {{ customers_changed_in_this_build(touched_by_facts=false) }}
     ),
 {%- endif %}
 

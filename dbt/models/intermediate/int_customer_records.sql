@@ -8,7 +8,8 @@
 -- Every source customer the data knows: the customer files' records, and the customer ids that facts
 -- reference but no customer file holds (a purchases-only source works alone; such ids are reported).
 -- Incremental: a build adds or replaces the records staged since the last one and stamps them (changed_at),
--- so the identity models after it recompute only what those records touch. A record keeps its number.
+-- so the identity models after it recompute only what those records touch; the records with facts staged since
+-- are stamped touched_at (with the changed ones), for the per-customer marts. A record keeps its number.
 with
 
 -- Read twice: inlined, not copied (DuckDB 1.4 copies a CTE read twice, every column of it, into memory).
@@ -96,12 +97,27 @@ records as (
             referenced_by_facts.source_system = customers.source_system
             and referenced_by_facts.source_customer_id = customers.source_customer_id
     {%- if is_incremental() %}
-        -- An id already known: its facts change nothing here.
+        -- An id already known: below, its facts only touch it.
         anti join {{ this }} as known
             on {{ record_key('referenced_by_facts.source_system', 'referenced_by_facts.source_customer_id') }}
             = known.record_key
     {%- endif %}
 ),
+
+{% if is_incremental() -%}
+    touched_by_facts as (
+        -- Known records with new facts and no new version: the same record, touched.
+        select known.* replace (greatest(known.staged_at, referenced_by_facts.staged_at) as staged_at)
+        from referenced_by_facts
+        inner join {{ this }} as known
+            on {{ record_key('referenced_by_facts.source_system', 'referenced_by_facts.source_customer_id') }}
+            = known.record_key
+        anti join customers
+            on
+                referenced_by_facts.source_system = customers.source_system
+                and referenced_by_facts.source_customer_id = customers.source_customer_id
+    ),
+{%- endif %}
 
 final as (
     select
@@ -122,7 +138,8 @@ final as (
         records.has_customer_record,
         records.first_seen_at,
         records.staged_at,
-        {{ build_started_at() }} as changed_at
+        {{ build_started_at() }} as changed_at,
+        {{ build_started_at() }} as touched_at
     from records
     {%- if is_incremental() %}
         left join {{ this }} as known on records.record_key = known.record_key
@@ -130,3 +147,9 @@ final as (
 )
 
 select * from final
+{%- if is_incremental() %}
+    union all by name
+    select
+        * replace ({{ build_started_at() }} as touched_at)
+    from touched_by_facts
+{%- endif %}

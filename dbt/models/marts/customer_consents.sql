@@ -1,11 +1,33 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_scope',
+        scope_key='customer_id',
+        scope_marker='channel',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_customer_records') }}, {{ ref('int_identity_clusters') }},
+--   {{ ref('int_customer_id_assignments') }}  (read by the incremental build)
+-- Incremental: the customers whose records this build re-clustered or gave new facts, and the ids retired.
 with
+
+{% if is_incremental() -%}
+    scope as (
+        {{ customers_changed_in_this_build() }}
+    ),
+{%- endif %}
 
 consents as (
     select * from {{ ref('stg_raw__consents') }}
 ),
 
 id_map as (
-    select * from {{ ref('customer_id_map') }}
+    select id_map.*
+    from {{ ref('customer_id_map') }} as id_map
+    {%- if is_incremental() %}
+        semi join scope on id_map.customer_id = scope.customer_id
+    {%- endif %}
 ),
 
 statements as (
@@ -35,3 +57,7 @@ final as (
 )
 
 select * from final
+{%- if is_incremental() %}
+    union all by name
+    select customer_id from scope
+{%- endif %}

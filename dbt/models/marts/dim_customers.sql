@@ -1,27 +1,65 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_scope',
+        scope_key='customer_id',
+        scope_marker='source_records',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_customer_records') }}, {{ ref('int_customer_id_assignments') }}
+--   (read by the incremental build)
+-- Incremental: the customers whose records this build re-clustered or gave new facts, and the ids retired.
 with
+
+{% if is_incremental() -%}
+    scope as (
+        {{ customers_changed_in_this_build() }}
+    ),
+{%- endif %}
 
 records as (
     select * from {{ ref('int_identity_clusters') }}
 ),
 
 id_map as (
-    select * from {{ ref('customer_id_map') }}
+    select id_map.*
+    from {{ ref('customer_id_map') }} as id_map
+    {%- if is_incremental() %}
+        semi join scope on id_map.customer_id = scope.customer_id
+    {%- endif %}
 ),
 
 candidates as (
-    select * from {{ ref('int_customer_attribute_candidates') }}
+    select candidates.*
+    from {{ ref('int_customer_attribute_candidates') }} as candidates
+    {%- if is_incremental() %}
+        semi join scope on candidates.customer_id = scope.customer_id
+    {%- endif %}
 ),
 
 purchases as (
-    select * from {{ ref('fct_purchases') }}
+    select purchases.*
+    from {{ ref('fct_purchases') }} as purchases
+    {%- if is_incremental() %}
+        semi join scope on purchases.customer_id = scope.customer_id
+    {%- endif %}
 ),
 
 service_interactions as (
-    select * from {{ ref('fct_service_interactions') }}
+    select service_interactions.*
+    from {{ ref('fct_service_interactions') }} as service_interactions
+    {%- if is_incremental() %}
+        semi join scope on service_interactions.customer_id = scope.customer_id
+    {%- endif %}
 ),
 
 campaign_contacts as (
-    select * from {{ ref('fct_campaign_contacts') }}
+    select campaign_contacts.*
+    from {{ ref('fct_campaign_contacts') }} as campaign_contacts
+    {%- if is_incremental() %}
+        semi join scope on campaign_contacts.customer_id = scope.customer_id
+    {%- endif %}
 ),
 
 first_events as (
@@ -102,3 +140,7 @@ final as (
 )
 
 select * from final
+{%- if is_incremental() %}
+    union all by name
+    select customer_id from scope
+{%- endif %}

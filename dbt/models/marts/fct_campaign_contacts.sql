@@ -1,11 +1,24 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['source_system', 'campaign_id', 'source_customer_id', 'contacted_at'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_identity_clusters') }}  (read by the incremental build)
+-- Incremental: the contacts loaded since the last build, those of customers whose records were re-clustered, and
+-- those of campaigns loaded since.
 with
-
-campaign_contacts as (
-    select * from {{ ref('stg_raw__campaign_contacts') }}
-),
 
 campaigns as (
     select * from {{ ref('stg_raw__campaigns') }}
+),
+
+campaign_contacts as (
+    select campaign_contacts.*
+    from {{ ref('stg_raw__campaign_contacts') }} as campaign_contacts
+    {{ facts_to_rebuild('campaign_contacts', reference='campaigns', reference_keys=['source_system', 'campaign_id']) }}
 ),
 
 id_map as (
@@ -16,6 +29,7 @@ final as (
     select
         campaign_contacts.source_system,
         campaign_contacts.campaign_id,
+        campaign_contacts.source_customer_id,
         id_map.customer_id,
         campaign_contacts.contacted_at,
         campaigns.campaign_name,
@@ -28,7 +42,8 @@ final as (
         campaign_contacts.response,
         campaign_contacts.order_id,
         campaigns.campaign_id is not null as campaign_found,
-        id_map.has_customer_record as customer_record_found
+        id_map.has_customer_record as customer_record_found,
+        greatest(campaign_contacts.loaded_at, campaigns.loaded_at) as loaded_at
     from campaign_contacts
     inner join id_map
         on

@@ -1,11 +1,24 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['source_system', 'order_id'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_identity_clusters') }}  (read by the incremental build)
+-- Incremental: the orders loaded since the last build, those of customers whose records were re-clustered, and
+-- those of products whose catalogue entry was loaded since.
 with
-
-purchases as (
-    select * from {{ ref('stg_raw__purchases') }}
-),
 
 products as (
     select * from {{ ref('stg_raw__products') }}
+),
+
+purchases as (
+    select purchases.*
+    from {{ ref('stg_raw__purchases') }} as purchases
+    {{ facts_to_rebuild('purchases', reference='products', reference_keys=['product_id']) }}
 ),
 
 id_map as (
@@ -39,7 +52,8 @@ final as (
             sign(purchases.amount) * catalogue.unit_cost * coalesce(purchases.quantity, 1)
         ))::decimal(18, 4) as cost,  -- noqa: RF04
         purchases.is_return,
-        id_map.has_customer_record as customer_record_found
+        id_map.has_customer_record as customer_record_found,
+        greatest(purchases.loaded_at, catalogue.loaded_at) as loaded_at
     from purchases
     inner join id_map
         on

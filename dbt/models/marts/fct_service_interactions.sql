@@ -1,7 +1,19 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['source_system', 'protocol'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_identity_clusters') }}  (read by the incremental build)
+-- Incremental: the contacts loaded since the last build and those of customers whose records were re-clustered.
 with
 
 service_interactions as (
-    select * from {{ ref('stg_raw__service_interactions') }}
+    select service_interactions.*
+    from {{ ref('stg_raw__service_interactions') }} as service_interactions
+    {{ facts_to_rebuild('service_interactions') }}
 ),
 
 id_map as (
@@ -21,7 +33,8 @@ final as (
         service_interactions.duration_seconds,
         coalesce(service_interactions.is_resolved, service_interactions.resolved_at is not null) as is_resolved,
         service_interactions.resolved_at,
-        id_map.has_customer_record as customer_record_found
+        id_map.has_customer_record as customer_record_found,
+        service_interactions.loaded_at
     from service_interactions
     inner join id_map
         on
