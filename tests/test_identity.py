@@ -236,6 +236,15 @@ def test_a_record_linking_two_customers_merges_them_and_ids_stay_stable(identity
         warehouse, "select full_refresh from raw._dbt_build_log where step = 'dbt_models' order by built_at"
     )
     assert builds["full_refresh"].tolist() == [True, False]
+    # The build touched the records of the new rows only: the two new customers and the one with the orders.
+    touched = query(
+        warehouse,
+        "select record_key from intermediate.int_customer_records "
+        "where touched_at = (select max(touched_at) from intermediate.int_customer_records) order by record_key",
+    )
+    assert touched.record_key.tolist() == sorted(
+        ["crm:NOVO-1", "crm:NOVO-2", f"ecommerce:{corrected.source_customer_id.iloc[0]}"]
+    )
     staged = query(
         warehouse,
         "select order_id, amount from staging.stg_raw__purchases where source_system = 'ecommerce' "

@@ -74,14 +74,19 @@ referenced_by_facts as (
 ),
 
 records as (
+    -- staged_at: the latest load of the record's version or facts read, so the next build reads after it.
     select
-        {{ record_key('source_system', 'source_customer_id') }} as record_key,
-        source_system,
-        source_customer_id,
+        {{ record_key('customers.source_system', 'customers.source_customer_id') }} as record_key,
+        customers.source_system,
+        customers.source_customer_id,
         true as has_customer_record,
-        coalesce(created_at, loaded_at) as first_seen_at,
-        loaded_at as staged_at
+        coalesce(customers.created_at, customers.loaded_at) as first_seen_at,
+        greatest(customers.loaded_at, referenced_by_facts.staged_at) as staged_at
     from customers
+    left join referenced_by_facts
+        on
+            customers.source_system = referenced_by_facts.source_system
+            and customers.source_customer_id = referenced_by_facts.source_customer_id
     union all
     select
         {{ record_key('referenced_by_facts.source_system', 'referenced_by_facts.source_customer_id') }}
