@@ -8,10 +8,9 @@
     )
 }}
 -- depends_on: {{ ref('int_customer_records') }}  (read by the incremental build)
--- One row per ordered pair of records that share a usable key, with the key types that link them. A key value
--- is usable when at least two records and at most var('identity_max_records_per_key') hold it (more: blocked,
--- int_identity_keys_blocked). Incremental: the links of the records whose links may have changed are
--- recomputed (replace_scope on either side of a pair).
+-- One row per ordered pair of records that share a usable key, with the key types that link them: a key value
+-- at least two records hold and not blocked (int_identity_keys_blocked). Incremental: the links of the records
+-- whose links may have changed are recomputed (replace_scope on either side of a pair).
 with
 
 -- Read twice: inlined, not copied (DuckDB 1.4 copies a CTE read twice, every column of it, into memory).
@@ -54,7 +53,11 @@ usable_values as (
         key_value
     from candidate_keys
     group by key_type, key_value
-    having count(*) between 2 and {{ var('identity_max_records_per_key') }}
+    having count(*) >= 2
+),
+
+blocked as (
+    select * from {{ ref('int_identity_keys_blocked') }}
 ),
 
 usable_keys as not materialized (
@@ -64,6 +67,10 @@ usable_keys as not materialized (
         on
             candidate_keys.key_type = usable_values.key_type
             and candidate_keys.key_value = usable_values.key_value
+    anti join blocked
+        on
+            candidate_keys.key_type = blocked.key_type
+            and candidate_keys.key_value = blocked.key_value
 ),
 
 {% if is_incremental() -%}
