@@ -91,21 +91,24 @@ def read_every_file(raw_dir: Path) -> tuple[float, dict[str, int]]:
 
 
 class PeakMemory:
-    """Samples the resident memory of this process and all its children (dbt runs in a subprocess) together."""
+    """Samples the resident memory of this process and all its children (dbt runs in a subprocess) together;
+    remembers when the peak was and how much of it was this process's own."""
 
     def __init__(self, interval: float = 0.1) -> None:
-        self.interval, self.peak_bytes = interval, 0
+        self.interval, self.peak_bytes, self.peak_own_bytes, self.peak_at = interval, 0, 0, 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         process = psutil.Process()
         while not self._stop.is_set():
-            total = 0
-            for member in [process, *process.children(recursive=True)]:
+            own = process.memory_info().rss
+            total = own
+            for child in process.children(recursive=True):
                 with contextlib.suppress(psutil.Error):
-                    total += member.memory_info().rss
-            self.peak_bytes = max(self.peak_bytes, total)
+                    total += child.memory_info().rss
+            if total > self.peak_bytes:
+                self.peak_bytes, self.peak_own_bytes, self.peak_at = total, own, time.time()
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:
@@ -122,8 +125,26 @@ def step_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:
     seconds = {}
     for event in result.all_events:
         if event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
-            seconds[event.step_key] = event.event_specific_data.duration_ms / 1000
+            seconds[event.step_key] = round(event.event_specific_data.duration_ms / 1000, 2)
     return seconds
+
+
+def step_running_at(instance: dg.DagsterInstance, run_id: str, moment: float) -> str | None:
+    """The step of the run that had started last by `moment` (a time.time() value), if the run was still on."""
+    entries = instance.all_logs(run_id)  # events with their times
+    started = [
+        (entry.timestamp, entry.step_key)
+        for entry in entries
+        if entry.dagster_event_type == dg.DagsterEventType.STEP_START and entry.timestamp <= moment
+    ]
+    if not started:
+        return None
+    ended = [
+        entry.timestamp
+        for entry in entries
+        if entry.dagster_event_type in (dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE)
+    ]
+    return None if ended and ended[0] < moment else max(started)[1]
 
 
 def clv_timings(result: dg.ExecuteInProcessResult) -> dict[str, float]:
@@ -172,17 +193,20 @@ def grouped_steps(result: dg.ExecuteInProcessResult, warehouse: Path) -> dict[st
         gates=round(gates, 2),
         other_checks=round(other, 2),
         dbt_top_models=dbt_models_by_time(warehouse),
+        every_step=step_seconds(result),
     )
     return steps
 
 
-def timed_run(settings: dict[str, str]) -> tuple[dg.ExecuteInProcessResult, float]:
+def timed_run(
+    settings: dict[str, str], instance: dg.DagsterInstance
+) -> tuple[dg.ExecuteInProcessResult, float]:
     """One run of every asset, timed from the run's start (the code location is loaded before: ~25 s of
     imports that a long-lived Dagster code server pays once, not per run)."""
     from dagster_project.definitions import materialize_in_process
 
     started = time.perf_counter()
-    result = materialize_in_process(settings)
+    result = materialize_in_process(settings, instance=instance)
     seconds = time.perf_counter() - started
     if not result.success:
         failed = [event.step_key for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
@@ -205,11 +229,15 @@ def run(customers: int, seed: int, keep: bool) -> dict[str, object]:
         }
         import dagster_project.definitions  # noqa: F401  (load the code location before the clock starts)
 
-        with PeakMemory() as memory:
-            full, total_seconds = timed_run(settings)
+        with PeakMemory() as memory, dg.DagsterInstance.ephemeral() as instance:
+            full, total_seconds = timed_run(settings, instance)
             steps = grouped_steps(full, work / "warehouse.duckdb")
             link_files(data / "next_day" / "raw", raw)  # the next day's files arrive
-            incremental, incremental_seconds = timed_run(settings)
+            incremental, incremental_seconds = timed_run(settings, instance)
+            peak_steps = {
+                name: step_running_at(instance, result.run_id, memory.peak_at)
+                for name, result in (("full", full), ("incremental", incremental))
+            }
         figures = {
             "customers": customers,
             "seed": seed,
@@ -220,6 +248,11 @@ def run(customers: int, seed: int, keep: bool) -> dict[str, object]:
             "incremental_seconds": round(incremental_seconds, 1),
             "floor_seconds": round(floor_seconds, 2),
             "peak_rss_mb": round(memory.peak_bytes / 2**20),
+            "peak_memory": {  # where the peak was: the run, the step, and this process's share (the rest: dbt)
+                "run": "incremental" if peak_steps["incremental"] else "full",
+                "step": peak_steps["incremental"] or peak_steps["full"],
+                "own_mb": round(memory.peak_own_bytes / 2**20),
+            },
             "steps": steps,
             "incremental_steps": grouped_steps(incremental, work / "warehouse.duckdb"),
             "rows_per_family": rows,
@@ -263,7 +296,7 @@ def print_summary(figures: dict[str, object]) -> None:
     )
     print(f"{'step (full run)':<44}{'seconds':>10}")
     for name, seconds in figures["steps"].items():
-        if name != "dbt_top_models":
+        if name not in ("dbt_top_models", "every_step"):
             print(f"{name:<44}{seconds!s:>10}")
     print(f"\n{'slowest dbt nodes':<44}{'seconds':>10}")
     for name, seconds in figures["steps"]["dbt_top_models"].items():
