@@ -11,13 +11,16 @@ from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from dagster_project.lib.exports import (
     PreparedSegment,
     Segment,
     SegmentDefinitionError,
+    formula_like_cells,
     is_formula_like,
+    neutralise,
     prepare,
     segments_from_manifest,
     write_exports,
@@ -91,6 +94,32 @@ def test_opted_out_customers_are_removed_and_counted_and_formulas_neutralised(wa
     assert entry["sha256"] == hashlib.sha256((folder / "lapsed_sms.csv").read_bytes()).hexdigest()
     assert json.loads((folder / "manifest.json").read_text()) == manifest
     assert manifest["as_of"] == "2025-12-31" and manifest["gates"] == {"t": "passed"}
+
+
+def test_formula_like_cells_are_found_in_text_and_mixed_columns_and_only_there():
+    frame = pd.DataFrame(
+        {
+            "text": pd.Series(["=1+1", "Ana", None, "-x", "\tTab"], dtype="str"),
+            "mixed": pd.Series(["@SUM(A1)", 5, None, "ok", "+55"], dtype=object),
+            "amount": [-1.5, 2.0, 3.0, -4.0, 5.0],
+        }
+    )
+    neutralised = neutralise(frame)
+    assert neutralised["text"].tolist()[:2] + neutralised["text"].tolist()[3:] == [
+        "'=1+1",
+        "Ana",
+        "'-x",
+        "'\tTab",
+    ]
+    assert pd.isna(neutralised["text"][2])
+    assert neutralised["mixed"].tolist()[:2] + neutralised["mixed"].tolist()[3:] == [
+        "'@SUM(A1)",
+        5,
+        "ok",
+        "'+55",
+    ]
+    assert neutralised["amount"].tolist() == [-1.5, 2.0, 3.0, -4.0, 5.0]  # numbers are never formulas
+    assert [formula_like_cells(column).sum() for _, column in frame.items()] == [3, 2, 0]
 
 
 def test_a_failed_export_leaves_the_previous_folder_untouched(warehouse, tmp_path):
