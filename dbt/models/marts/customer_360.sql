@@ -7,7 +7,8 @@ customers as (
     select * from {{ ref('dim_customers') }}
 ),
 
-purchases as (
+-- Read through purchases_to_date, itself read twice: inlined, not copied.
+purchases as not materialized (
     select * from {{ ref('fct_purchases') }}
 ),
 
@@ -94,13 +95,26 @@ purchase_counts as (
             where purchases_to_date.purchase_date > observation_window.as_of - interval 12 months
         ), 0)::decimal(18, 4) as spend_last_12_months,
         min(purchases_to_date.purchased_at) filter (where not purchases_to_date.is_return) as first_purchase_at,
-        max(purchases_to_date.purchased_at) filter (where not purchases_to_date.is_return) as last_purchase_at,
-        list_sort(list_distinct(list(purchases_to_date.product_type) filter (
-            where not purchases_to_date.is_return and purchases_to_date.product_type is not null
-        ))) as product_types_held
+        max(purchases_to_date.purchased_at) filter (where not purchases_to_date.is_return) as last_purchase_at
     from purchases_to_date
     cross join observation_window
     group by purchases_to_date.customer_id
+),
+
+-- Listed from the distinct pairs: a list of every order's type per customer, deduplicated after, holds
+-- millions of values in memory.
+product_types_held as (
+    select
+        customer_id,
+        list(product_type order by product_type) as product_types_held
+    from (
+        select distinct
+            customer_id,
+            product_type
+        from purchases_to_date
+        where not is_return and product_type is not null
+    )
+    group by customer_id
 ),
 
 preferred_store_types as (
@@ -110,8 +124,10 @@ preferred_store_types as (
 purchase_summary as (
     select
         purchase_counts.*,
+        product_types_held.product_types_held,
         preferred_store_types.preferred_store_type
     from purchase_counts
+    left join product_types_held on purchase_counts.customer_id = product_types_held.customer_id
     left join preferred_store_types on purchase_counts.customer_id = preferred_store_types.customer_id
 ),
 
