@@ -113,7 +113,7 @@ product_types_held as (
             product_type
         from purchases_to_date
         where not is_return and product_type is not null
-    )
+    ) as held
     group by customer_id
 ),
 
