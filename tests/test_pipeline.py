@@ -163,3 +163,25 @@ def test_the_dbt_unit_tests_pass_and_production_runs_leave_them_out(built_sample
     assert (
         re.search(r"PASS=(\d+)", completed.stdout).group(1) == str(len(unit_tests)) and len(unit_tests) >= 12
     )
+
+
+def test_the_uniqueness_test_finds_a_repeated_key_and_nothing_else(built_sample, tmp_path):
+    """The generic test unique_combination_of_columns, as the run compiled it for the identity keys: empty on
+    the built warehouse, and the one repeated (record, key type, value) with its count once a row is doubled."""
+    folder = copy_of(built_sample[0], tmp_path / "copy")
+    run_results = json.loads((folder / "warehouse_dbt" / "dbt_models" / "run_results.json").read_text())
+    (compiled,) = [
+        node["compiled_code"]
+        for node in run_results["results"]
+        if ".unique_combination_of_columns_int_identity_keys_record_key" in node["unique_id"]
+    ]
+    with duckdb.connect(str(folder / "warehouse.duckdb")) as connection:
+        assert connection.execute(compiled).fetchall() == []
+        doubled = connection.execute(
+            """
+            insert into intermediate.int_identity_keys
+            select * from intermediate.int_identity_keys order by record_key, key_type, key_value limit 1
+            returning record_key, key_type, key_value
+            """
+        ).fetchone()
+        assert connection.execute(compiled).fetchall() == [(*doubled, 2)]
