@@ -56,7 +56,7 @@ margins as (
 ),
 
 -- The same in both cuts (both end their holdout at as_of). A grouped minimum joined back, not a window over
--- every purchase day of both cuts (half the model's time at 1,000,000 customers).
+-- every purchase day of both cuts (that window was a third of the model's time at 1,000,000 customers).
 first_purchase_days as (
     select
         purchase_days.customer_id,

@@ -7,7 +7,7 @@ customers as (
     select * from {{ ref('dim_customers') }}
 ),
 
--- Read through purchases_to_date, itself read twice: inlined, not copied.
+-- Read through purchases_to_date, itself read three times: inlined, not copied.
 purchases as not materialized (
     select * from {{ ref('fct_purchases') }}
 ),
@@ -77,7 +77,7 @@ service_summary as (
     left join preferred_service_channels on service_counts.customer_id = preferred_service_channels.customer_id
 ),
 
--- Read twice: inlined, not copied (DuckDB 1.4 copies a CTE read twice, every column of it, into memory).
+-- Read three times: inlined, not copied (DuckDB 1.4 copies a CTE read more than once, every column of it, into memory).
 purchases_to_date as not materialized (
     select purchases.*
     from purchases
