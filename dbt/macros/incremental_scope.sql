@@ -65,3 +65,13 @@
             {%- endif %}
     {%- endif %}
 {%- endmacro %}
+
+{#- The rows of `relation` (as `alias`) whose `key` is in the model's CTE `scope` in an incremental build; every
+    row in a full one. -#}
+{% macro rows_in_scope(relation, alias, key='customer_id') -%}
+    select {{ alias }}.*
+    from {{ relation }} as {{ alias }}
+    {%- if is_incremental() %}
+        semi join scope on {{ alias }}.{{ key }} = scope.{{ key }}
+    {%- endif %}
+{%- endmacro %}

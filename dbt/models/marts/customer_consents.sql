@@ -23,11 +23,7 @@ consents as (
 ),
 
 id_map as (
-    select id_map.*
-    from {{ ref('customer_id_map') }} as id_map
-    {%- if is_incremental() %}
-        semi join scope on id_map.customer_id = scope.customer_id
-    {%- endif %}
+    {{ rows_in_scope(ref('customer_id_map'), 'id_map') }}
 ),
 
 statements as (

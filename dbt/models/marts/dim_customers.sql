@@ -23,43 +23,23 @@ records as (
 ),
 
 id_map as (
-    select id_map.*
-    from {{ ref('customer_id_map') }} as id_map
-    {%- if is_incremental() %}
-        semi join scope on id_map.customer_id = scope.customer_id
-    {%- endif %}
+    {{ rows_in_scope(ref('customer_id_map'), 'id_map') }}
 ),
 
 candidates as (
-    select candidates.*
-    from {{ ref('int_customer_attribute_candidates') }} as candidates
-    {%- if is_incremental() %}
-        semi join scope on candidates.customer_id = scope.customer_id
-    {%- endif %}
+    {{ rows_in_scope(ref('int_customer_attribute_candidates'), 'candidates') }}
 ),
 
 purchases as (
-    select purchases.*
-    from {{ ref('fct_purchases') }} as purchases
-    {%- if is_incremental() %}
-        semi join scope on purchases.customer_id = scope.customer_id
-    {%- endif %}
+    {{ rows_in_scope(ref('fct_purchases'), 'purchases') }}
 ),
 
 service_interactions as (
-    select service_interactions.*
-    from {{ ref('fct_service_interactions') }} as service_interactions
-    {%- if is_incremental() %}
-        semi join scope on service_interactions.customer_id = scope.customer_id
-    {%- endif %}
+    {{ rows_in_scope(ref('fct_service_interactions'), 'service_interactions') }}
 ),
 
 campaign_contacts as (
-    select campaign_contacts.*
-    from {{ ref('fct_campaign_contacts') }} as campaign_contacts
-    {%- if is_incremental() %}
-        semi join scope on campaign_contacts.customer_id = scope.customer_id
-    {%- endif %}
+    {{ rows_in_scope(ref('fct_campaign_contacts'), 'campaign_contacts') }}
 ),
 
 first_events as (
