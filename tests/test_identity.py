@@ -45,9 +45,9 @@ INCREMENTAL_TABLES = {
     "customer_id_map": "select * from marts.customer_id_map",
     "dim_customers": "select * from marts.dim_customers",
     "customer_consents": "select * from marts.customer_consents",
-    "fct_purchases": "select * from marts.fct_purchases",
-    "fct_service_interactions": "select * from marts.fct_service_interactions",
-    "fct_campaign_contacts": "select * from marts.fct_campaign_contacts",
+    "fct_purchases": "select * exclude (built_at) from marts.fct_purchases",
+    "fct_service_interactions": "select * exclude (built_at) from marts.fct_service_interactions",
+    "fct_campaign_contacts": "select * exclude (built_at) from marts.fct_campaign_contacts",
 }
 
 
@@ -275,6 +275,19 @@ def test_a_record_linking_two_customers_merges_them_and_ids_stay_stable(identity
     )
     assert history[["kept_customer_id", "retired_customer_id"]].values.tolist() == [[kept, retired]]
     assert len(history.linked_by.iloc[0]) > 0
+    # The orders this build wrote (stamped with its start: what publishing copies) are the two delivered and
+    # those of the merged customer, whose id changed; no other.
+    rewritten = query(
+        warehouse,
+        "select order_id, customer_id from marts.fct_purchases "
+        "where built_at = (select max(built_at) from marts.fct_purchases)",
+    )
+    assert {corrected.order_id.iloc[0], "NOVO-PEDIDO-1"} <= set(rewritten.order_id)
+    buyer = after[
+        (after.source_system == "ecommerce")
+        & (after.source_customer_id == corrected.source_customer_id.iloc[0])
+    ].customer_id
+    assert set(rewritten.customer_id) <= {kept, *buyer}
 
     # A full rebuild (dbt --full-refresh) keeps every id (the ledger is never rebuilt), and the staging and
     # identity tables built from scratch hold exactly what the incremental build held.

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
@@ -69,6 +70,104 @@ def test_a_failed_publish_leaves_the_previous_file(warehouse, tmp_path):
     assert rows(serving, "select run_id from marts.publication") == [("run-1",)]
 
 
+ORDERS_KEY = {"marts.fct_orders": ("source_system", "order_id")}
+
+
+def build_orders(warehouse: duckdb.DuckDBPyConnection, built_at: str, orders: list[tuple]) -> None:
+    """What dbt's delete+insert does: the orders' rows replace those of the same key, stamped `built_at`."""
+    warehouse.execute(
+        "create table if not exists marts.fct_orders "
+        "(source_system varchar, order_id varchar, amount decimal(18, 4), built_at timestamp)"
+    )
+    for source_system, order_id, amount in orders:
+        warehouse.execute(
+            "delete from marts.fct_orders where source_system = $1 and order_id = $2",
+            [source_system, order_id],
+        )
+        warehouse.execute(
+            "insert into marts.fct_orders by name "
+            "select $1 as source_system, $2 as order_id, $3 as amount, $4::timestamp as built_at",
+            [source_system, order_id, amount, built_at],
+        )
+
+
+def same_rows(warehouse: duckdb.DuckDBPyConnection, serving: Path, table: str) -> bool:
+    warehouse.execute(f"attach '{serving}' as published (read_only)")
+    try:
+        return warehouse.execute(
+            f"select count(*) from ((from {table} except all from published.{table}) "
+            f"union all (from published.{table} except all from {table}))"
+        ).fetchone() == (0,)
+    finally:
+        warehouse.execute("detach published")
+
+
+def test_a_table_built_by_parts_gets_only_the_rows_written_since_the_previous_file(warehouse, tmp_path):
+    serving = tmp_path / "serving.duckdb"
+    build_orders(warehouse, "2026-01-01 05:00", [("shop", f"P{number}", number) for number in range(1, 11)])
+    first = publish(warehouse, serving, datetime(2026, 1, 1, 6), "run-1", ORDERS_KEY)
+    assert first.copied["marts.fct_orders"] == 10
+    reader = duckdb.connect(str(serving), read_only=True)
+
+    # The next build corrects P2's amount, adds P11; P5 has the same number in another system.
+    build_orders(warehouse, "2026-01-02 05:00", [("shop", "P2", 20), ("shop", "P11", 11), ("app", "P5", 50)])
+    warehouse.execute("insert into marts.customer_360 values (3, 'Caio')")
+    second = publish(warehouse, serving, datetime(2026, 1, 2, 6), "run-2", ORDERS_KEY)
+
+    assert second.copied == {
+        "marts.customer_360": 3,  # tables not built by parts are copied whole
+        "marts.fct_orders": 3,
+        "marts.observation_window": 1,
+        "segments.champions": 1,
+    }
+    assert second.tables["marts.fct_orders"] == 12
+    assert same_rows(warehouse, serving, "marts.fct_orders")
+    assert same_rows(warehouse, serving, "marts.customer_360")
+    assert reader.execute("select sum(amount) from marts.fct_orders").fetchone() == (55,)  # its snapshot
+    reader.close()
+    assert rows(serving, "select amount from marts.fct_orders where order_id = 'P2'") == [(20,)]
+    assert rows(serving, "select run_id from marts.publication") == [("run-2",)]
+
+
+def test_a_table_built_by_parts_is_copied_whole_when_its_rows_cannot_be_matched(warehouse, tmp_path):
+    serving = tmp_path / "serving.duckdb"
+    build_orders(warehouse, "2026-01-01 05:00", [("shop", f"P{number}", number) for number in range(1, 11)])
+    publish(warehouse, serving, datetime(2026, 1, 1, 6), "run-1", ORDERS_KEY)
+
+    def orders_copied_on(day: int) -> int:
+        publication = publish(warehouse, serving, datetime(2026, 1, day, 6), f"run-{day}", ORDERS_KEY)
+        assert same_rows(warehouse, serving, "marts.fct_orders")
+        return publication.copied["marts.fct_orders"]
+
+    # A row gone without a new stamp (as after a rebuild that kept old stamps): counts differ, copied whole.
+    warehouse.execute("delete from marts.fct_orders where order_id = 'P1'")
+    build_orders(warehouse, "2026-01-02 05:00", [("shop", "P11", 11)])
+    assert orders_copied_on(2) == 10
+    # A new column: copied whole.
+    warehouse.execute("alter table marts.fct_orders add column channel varchar")
+    build_orders(warehouse, "2026-01-03 05:00", [("shop", "P12", 12)])
+    assert orders_copied_on(3) == 11
+    # The next day, by parts again.
+    build_orders(warehouse, "2026-01-04 05:00", [("shop", "P13", 13)])
+    assert orders_copied_on(4) == 1
+
+    # A table gone from the warehouse is gone from the next file.
+    warehouse.execute("drop table marts.fct_orders")
+    publish(warehouse, serving, datetime(2026, 1, 5, 6), "run-5", ORDERS_KEY)
+    assert rows(serving, "select count(*) from duckdb_tables() where table_name = 'fct_orders'") == [(0,)]
+
+
+def test_the_facts_and_the_rfmt_history_are_the_tables_built_by_parts():
+    from dagster_project.defs.exports import TABLES_BUILT_BY_PARTS  # read from dbt's manifest
+
+    assert TABLES_BUILT_BY_PARTS == {
+        "marts.fct_purchases": ("source_system", "order_id"),
+        "marts.fct_service_interactions": ("source_system", "protocol"),
+        "marts.fct_campaign_contacts": ("source_system", "campaign_id", "source_customer_id", "contacted_at"),
+        "marts.customer_rfmt_history": ("as_of",),
+    }
+
+
 def test_a_clean_run_publishes_the_gated_marts_for_bi(built_sample):
     folder, result = built_sample
     serving = folder / "serving.duckdb"
@@ -111,3 +210,31 @@ def test_a_bi_client_holding_the_serving_file_neither_blocks_a_run_nor_sees_it_h
             "select full_name, city, source_systems from marts.customer_360 where email = 'zuleica.nova@example.com.br'"
         ).fetchall()
     assert new_customer == [("Zuleica Teste Nova", "Campinas", ["ecommerce"])]
+
+
+def test_the_second_publish_holds_what_the_warehouse_holds_and_copies_only_the_new_snapshot(second_run):
+    """The second file starts as a copy of the first: every table must still equal the warehouse's."""
+    folder, result, _ = second_run
+    [published] = [
+        event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == dg.AssetKey(["publish", "serving"])
+    ]
+    with duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True) as warehouse:
+        tables = [
+            f"{schema}.{name}"
+            for schema, name in warehouse.execute(
+                "select table_schema, table_name from information_schema.tables "
+                "where table_schema in ('marts', 'segments')"
+            ).fetchall()
+        ]
+        different = [table for table in tables if not same_rows(warehouse, folder / "serving.duckdb", table)]
+        new_snapshot = warehouse.execute(
+            "select count(*) from marts.customer_rfmt_history where as_of = date '2025-06-30'"
+        ).fetchone()[0]
+    assert len(tables) > 20
+    assert different == []
+    # as_of changed, so the facts were rebuilt and copied whole; the history gained one snapshot.
+    copied = published["rows_copied"].value
+    assert copied["marts.customer_rfmt_history"] == new_snapshot > 0
+    assert copied["marts.fct_purchases"] == published["tables"].value["marts.fct_purchases"]

@@ -17,13 +17,14 @@ from dagster_project.lib.exports import (
     segments_from_manifest,
     write_exports,
 )
-from dagster_project.lib.publish import publish
+from dagster_project.lib.publish import keys_of_tables_built_by_parts, publish
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import connect
 
 SEGMENTS = segments_from_manifest(
     dbt_project.manifest_path, consent_channels(DBT_PROJECT_DIR / "dbt_project.yml")
 )
+TABLES_BUILT_BY_PARTS = keys_of_tables_built_by_parts(dbt_project.manifest_path)
 SEGMENT_SUITE = "segment"  # for every segment, unless expectations/segment_<name>.json exists
 
 
@@ -129,12 +130,13 @@ def serving_file(context: dg.AssetExecutionContext, settings: SettingsResource) 
     at = datetime.now(UTC).replace(tzinfo=None)
     with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
         require_gates_passed(connection, context.run.run_id, "not published")
-        publication = publish(connection, config.serving, at, context.run.run_id)
+        publication = publish(connection, config.serving, at, context.run.run_id, TABLES_BUILT_BY_PARTS)
     context.log.info(f"published {len(publication.tables)} tables to {publication.path}")
     return dg.MaterializeResult(
         metadata={
             "path": str(publication.path),
             "tables": dg.MetadataValue.json(publication.tables),
+            "rows_copied": dg.MetadataValue.json(publication.copied),
             "bytes": publication.bytes,
             "dagster/row_count": publication.tables.get("marts.customer_360", 0),
         }

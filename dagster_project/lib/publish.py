@@ -6,12 +6,23 @@ serving file, never the warehouse, so they never block a run and a run never blo
 opened the previous serving file keeps reading it (its snapshot stays consistent); a publish that fails
 leaves the previous file in place. The file is written by this DuckDB (1.4 LTS) in its default storage
 version, which DuckDB 1.x clients (the JDBC/ODBC drivers BI tools embed, Python) open.
+
+The new file starts as a copy of the previous one. Every table is then replaced whole, except the tables that
+grow by builds (the facts, the RFMT history): dbt replaces their rows by a key (delete+insert) and stamps each
+row it writes with the build's start (`built_at`), so only the rows written since the previous file's newest
+`built_at` are copied, replacing the rows of the same keys. Copying those tables whole each day would cost
+time proportional to all history (at 1,000,000 customers: 14 of 27 s on the second day, and the RFMT history
+gains 800,000 rows a day). The copy is checked: the table must end with the warehouse's row count, else it
+is copied whole.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +30,7 @@ from pathlib import Path
 import duckdb
 
 PUBLISHED_SCHEMAS = ("marts", "segments")
+ROW_VERSION = "built_at"  # the column dbt stamps with the start of the build that wrote the row
 
 
 @dataclass(frozen=True)
@@ -26,13 +38,42 @@ class Publication:
     path: Path
     tables: dict[str, int]  # schema.table -> rows
     bytes: int
+    copied: dict[str, int]  # schema.table -> rows written into the file by this publish
+
+
+def keys_of_tables_built_by_parts(manifest_path: Path) -> dict[str, tuple[str, ...]]:
+    """schema.table -> the key dbt replaces rows by, for the published incremental models that delete+insert
+    by a unique key and stamp ROW_VERSION."""
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    keys: dict[str, tuple[str, ...]] = {}
+    for node in manifest["nodes"].values():
+        config = node.get("config", {})
+        if (
+            node["resource_type"] == "model"
+            and node["schema"] in PUBLISHED_SCHEMAS
+            and config.get("materialized") == "incremental"
+            and config.get("incremental_strategy") == "delete+insert"
+            and config.get("unique_key")
+            and ROW_VERSION in node["columns"]
+        ):
+            unique_key = config["unique_key"]
+            keys[f"{node['schema']}.{node['alias']}"] = (
+                (unique_key,) if isinstance(unique_key, str) else tuple(unique_key)
+            )
+    return keys
 
 
 def publish(
-    connection: duckdb.DuckDBPyConnection, serving: Path, published_at: datetime, run_id: str
+    connection: duckdb.DuckDBPyConnection,
+    serving: Path,
+    published_at: datetime,
+    run_id: str,
+    keys_by_table: Mapping[str, Sequence[str]] | None = None,
 ) -> Publication:
     """Copy every table and view of PUBLISHED_SCHEMAS from the warehouse `connection` into a new file, with a
-    one-row marts.publication (when, which run, as_of, DuckDB version), then move it over `serving`."""
+    one-row marts.publication (when, which run, as_of, DuckDB version), then move it over `serving`.
+    `keys_by_table` names the tables built by parts (see the module docstring) and their keys."""
+    keys_by_table = keys_by_table or {}
     serving.parent.mkdir(parents=True, exist_ok=True)
     partial = serving.with_name(f".{serving.name}.partial-{uuid.uuid4().hex}")
     relations = connection.execute(
@@ -44,19 +85,30 @@ def publish(
         {"schemas": list(PUBLISHED_SCHEMAS)},
     ).fetchall()
     tables: dict[str, int] = {}
-    quoted = str(partial).replace("'", "''")  # ATTACH takes no parameters; the path is ours
-    connection.execute(f"attach '{quoted}' as serving")
+    copied: dict[str, int] = {}
     try:
+        _attach_copy_of_previous(connection, serving, partial)
         for schema in PUBLISHED_SCHEMAS:
             connection.execute(f"create schema if not exists serving.{schema}")
+        previous = set(_tables(connection, "serving"))
         for schema, name in relations:
-            connection.execute(f'create table serving.{schema}."{name}" as select * from {schema}."{name}"')
-            tables[f"{schema}.{name}"] = connection.execute(
+            relation = f"{schema}.{name}"
+            changed = None
+            if relation in keys_by_table and (schema, name) in previous:
+                changed = _copy_rows_built_since(connection, schema, name, keys_by_table[relation])
+            if changed is None:
+                connection.execute(
+                    f'create or replace table serving.{schema}."{name}" as select * from {schema}."{name}"'
+                )
+            tables[relation] = connection.execute(
                 f'select count(*) from serving.{schema}."{name}"'
             ).fetchone()[0]
+            copied[relation] = tables[relation] if changed is None else changed
+        for schema, name in previous - set(relations) - {("marts", "publication")}:
+            connection.execute(f'drop table serving.{schema}."{name}"')  # no longer in the warehouse
         connection.execute(
             """
-            create table serving.marts.publication as
+            create or replace table serving.marts.publication as
             select $at::timestamp as published_at, $run as run_id,
                 (select max(as_of) from marts.observation_window) as as_of, version() as duckdb_version
             """,
@@ -72,4 +124,70 @@ def publish(
         for leftover in (partial, partial.with_name(partial.name + ".wal")):
             leftover.unlink(missing_ok=True)
         raise
-    return Publication(serving, tables, serving.stat().st_size)
+    return Publication(serving, tables, serving.stat().st_size, copied)
+
+
+def _attach_copy_of_previous(connection: duckdb.DuckDBPyConnection, serving: Path, partial: Path) -> None:
+    """Attach `partial` as catalog serving: a copy of the previous serving file, or a new file when there is
+    none or it cannot be opened (then every table is copied whole)."""
+    if serving.exists():
+        shutil.copyfile(serving, partial)
+        try:
+            _attach(connection, partial)
+            return
+        except duckdb.Error:
+            partial.unlink()
+    _attach(connection, partial)
+
+
+def _attach(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
+    quoted = str(path).replace("'", "''")  # ATTACH takes no parameters; the path is ours
+    connection.execute(f"attach '{quoted}' as serving")
+
+
+def _tables(connection: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple[str, str]]:
+    return connection.execute(
+        "select schema_name, table_name from duckdb_tables() where database_name = $catalog",
+        {"catalog": catalog},
+    ).fetchall()
+
+
+def _copy_rows_built_since(
+    connection: duckdb.DuckDBPyConnection, schema: str, name: str, key: Sequence[str]
+) -> int | None:
+    """Bring serving's copy of a table built by parts up to date: the rows the warehouse wrote after the copy's
+    newest ROW_VERSION replace the copy's rows of the same keys. Returns how many rows were copied, or None
+    when the table is better (or must be) copied whole: other columns, no stamped rows yet, half the rows or
+    more changed, or a row count that then differs from the warehouse's."""
+    source, target = f'{schema}."{name}"', f'serving.{schema}."{name}"'
+    if _columns(connection, source) != _columns(connection, target):
+        return None
+    since = connection.execute(f"select max({ROW_VERSION}) from {target}").fetchone()[0]
+    if since is None:
+        return None
+    total, changed = connection.execute(
+        f"select count(*), count(*) filter (where {ROW_VERSION} > $since) from {source}", {"since": since}
+    ).fetchone()
+    if 2 * changed >= total:
+        return None
+    connection.execute(
+        f"create or replace temp table _built_since as select * from {source} where {ROW_VERSION} > $since",
+        {"since": since},
+    )
+    try:
+        keys = ", ".join(f'"{column}"' for column in key)
+        matched = " and ".join(f'published."{column}" = changed."{column}"' for column in key)
+        connection.execute(
+            f"delete from {target} as published using (select distinct {keys} from _built_since) as changed "
+            f"where {matched}"
+        )
+        connection.execute(f"insert into {target} select * from _built_since")
+    finally:
+        connection.execute("drop table _built_since")
+    if connection.execute(f"select count(*) from {target}").fetchone()[0] != total:
+        return None
+    return changed
+
+
+def _columns(connection: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
+    return [row[:2] for row in connection.execute(f"describe {relation}").fetchall()]

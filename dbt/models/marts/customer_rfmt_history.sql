@@ -28,7 +28,8 @@ final as (
         m_score,
         t_score,
         rfm_cell,
-        rfm_segment
+        rfm_segment,
+        {{ build_started_at() }} as built_at
     from customer_rfmt
 )
 

@@ -43,7 +43,8 @@ final as (
         campaign_contacts.order_id,
         campaigns.campaign_id is not null as campaign_found,
         id_map.has_customer_record as customer_record_found,
-        greatest(campaign_contacts.loaded_at, campaigns.loaded_at) as loaded_at
+        greatest(campaign_contacts.loaded_at, campaigns.loaded_at) as loaded_at,
+        {{ build_started_at() }} as built_at
     from campaign_contacts
     inner join id_map
         on

@@ -53,7 +53,8 @@ final as (
         ))::decimal(18, 4) as cost,  -- noqa: RF04
         purchases.is_return,
         id_map.has_customer_record as customer_record_found,
-        greatest(purchases.loaded_at, catalogue.loaded_at) as loaded_at
+        greatest(purchases.loaded_at, catalogue.loaded_at) as loaded_at,
+        {{ build_started_at() }} as built_at
     from purchases
     inner join id_map
         on

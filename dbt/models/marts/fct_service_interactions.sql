@@ -34,7 +34,8 @@ final as (
         coalesce(service_interactions.is_resolved, service_interactions.resolved_at is not null) as is_resolved,
         service_interactions.resolved_at,
         id_map.has_customer_record as customer_record_found,
-        service_interactions.loaded_at
+        service_interactions.loaded_at,
+        {{ build_started_at() }} as built_at
     from service_interactions
     inner join id_map
         on
