@@ -16,6 +16,8 @@ SAMPLE_CUSTOMERS ?= 2000
 SAMPLE_SEED ?= 42
 BENCH_CUSTOMERS ?= 1000000
 BENCH_SEED ?= 42
+# make test's pytest-xdist workers; a module's tests share one worker, so its fixtures are built once.
+TEST_WORKERS ?= 2
 
 .PHONY: install run dev test lint sample bench bench-clv clean
 
@@ -44,7 +46,7 @@ dev: $(MANIFEST)
 
 ## test: the whole suite (real Dagster, dbt and DuckDB on generated data in temporary folders)
 test: $(MANIFEST)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 ## lint: ruff for Python, SQLFluff for the dbt models
 lint: $(MANIFEST)

@@ -63,7 +63,8 @@ def pairs(group_sizes: pd.Series) -> int:
 
 
 def rebuild_identity_from_scratch(warehouse: Path) -> None:
-    """dbt --full-refresh of staging, the identity models and the marts they feed, on `warehouse`."""
+    """dbt --full-refresh of staging, the identity models and the marts they feed, on `warehouse` (dbt's files
+    in a folder beside it: tests running at the same time read the project's target/)."""
     completed = subprocess.run(
         [
             dbt_executable(),
@@ -73,6 +74,8 @@ def rebuild_identity_from_scratch(warehouse: Path) -> None:
             "+dim_customers",
             "+customer_consents",
             "--quiet",
+            "--target-path",
+            str(warehouse.with_name("rebuild_dbt")),
             "--project-dir",
             ".",
             "--profiles-dir",
