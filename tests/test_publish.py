@@ -157,6 +157,16 @@ def test_a_table_built_by_parts_is_copied_whole_when_its_rows_cannot_be_matched(
     assert rows(serving, "select count(*) from duckdb_tables() where table_name = 'fct_orders'") == [(0,)]
 
 
+def test_a_previous_file_that_cannot_be_opened_is_replaced_by_a_whole_copy(warehouse, tmp_path):
+    serving = tmp_path / "serving.duckdb"
+    serving.write_bytes(b"not a DuckDB file")
+    build_orders(warehouse, "2026-01-01 05:00", [("shop", "P1", 1)])
+    publication = publish(warehouse, serving, datetime(2026, 1, 1, 6), "run-1", ORDERS_KEY)
+    assert publication.copied["marts.fct_orders"] == publication.tables["marts.fct_orders"] == 1
+    assert same_rows(warehouse, serving, "marts.fct_orders")
+    assert sorted(path.name for path in tmp_path.iterdir() if "serving" in path.name) == ["serving.duckdb"]
+
+
 def test_the_facts_and_the_rfmt_history_are_the_tables_built_by_parts():
     from dagster_project.defs.exports import TABLES_BUILT_BY_PARTS  # read from dbt's manifest
 
