@@ -62,6 +62,16 @@ class DbtResource(DbtCliResource):
         return Version(version("dbt-core"))
 
 
+def prepare_manifest_if_dev() -> None:
+    """Under `dagster dev`, parse the dbt project when the code location loads, as dagster-dbt's
+    DbtProject.prepare_if_dev does, but with the project's dbt: dagster-dbt's own preparer looks for `dbt` on
+    PATH, which `make dev` (.venv/bin/dagster, .venv/bin not on PATH) does not have."""
+    if dbt_project.preparer.using_dagster_dev():
+        DbtResource(project_dir=dbt_project, dbt_executable=dbt_executable()).cli(
+            ["parse", "--quiet"], target_path=dbt_project.target_path
+        ).wait()
+
+
 def resources() -> dict[str, object]:
     return {
         "settings": SettingsResource(),

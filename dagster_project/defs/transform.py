@@ -17,12 +17,13 @@ from dagster_project.defs.resources import (
     SettingsResource,
     dbt_project,
     environment,
+    prepare_manifest_if_dev,
 )
 from dagster_project.lib import dbt_builds
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import connect, is_lock_error
 
-dbt_project.prepare_if_dev()
+prepare_manifest_if_dev()
 
 
 class Translator(DagsterDbtTranslator):
