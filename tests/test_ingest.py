@@ -242,3 +242,68 @@ def test_an_absent_family_gives_an_empty_table(tmp_path, connection):
     result = load(connection, tmp_path / "raw", "campaigns")
     assert result.files == [] and result.table_rows == 0
     assert connection.execute("select count(*) from raw.campaigns").fetchone() == (0,)
+
+
+HEADER = "order_id,source_customer_id,purchased_at,amount\n"
+
+
+def rejection_of(connection, raw: Path) -> str:
+    (outcome,) = load(connection, raw).files
+    assert outcome.status == "rejected"
+    assert outcome.rows_loaded == 0
+    return outcome.message
+
+
+def test_a_header_naming_a_column_twice_is_rejected_naming_the_column(tmp_path, connection):
+    raw = tmp_path / "raw"
+    write(
+        raw / "purchases/web/orders.csv",
+        "order_id,source_customer_id,purchased_at,amount,Amount\nO1,C1,2024-01-02,10,99\n",
+    )
+    message = rejection_of(connection, raw)
+    assert "orders.csv" in message and "'Amount' appears twice" in message and "columns 4 and 5" in message
+    assert connection.execute("select count(*) from raw.purchases").fetchone() == (0,)
+
+
+def test_an_empty_file_is_reported_as_empty(tmp_path, connection):
+    raw = tmp_path / "raw"
+    write(raw / "purchases/web/orders.csv", "")
+    assert "the file is empty" in rejection_of(connection, raw)
+
+
+def test_an_undeclared_semicolon_file_says_which_delimiter_to_declare(tmp_path, connection):
+    raw = tmp_path / "raw"
+    write(raw / "purchases/web/orders.csv", HEADER.replace(",", ";") + "O1;C1;2024-01-02;10\n")
+    message = rejection_of(connection, raw)
+    assert "looks ';'-delimited" in message and "declare `delimiter: ';'` for web in sources.yml" in message
+
+
+def test_an_undeclared_utf16_file_says_which_encoding_to_declare(tmp_path, connection):
+    raw = tmp_path / "raw"
+    write(raw / "purchases/web/orders.csv", HEADER + "O1,C1,2024-01-02,10\n", encoding="utf-16")
+    message = rejection_of(connection, raw)
+    assert "looks UTF-16" in message and "declare `encoding: utf-16` for web in sources.yml" in message
+    write(raw / "sources.yml", "sources:\n  web:\n    encoding: utf-16\n")
+    (outcome,) = load(connection, raw).files
+    assert (outcome.status, outcome.rows_loaded) == ("loaded", 1)
+
+
+def test_a_copy_of_a_loaded_file_in_another_source_folder_is_logged_once_as_already_loaded(
+    tmp_path, connection
+):
+    raw = tmp_path / "raw"
+    content = HEADER + "O1,C1,2024-01-02,10\n"
+    write(raw / "purchases/web/orders.csv", content)
+    load(connection, raw)
+    write(raw / "purchases/app/orders_copy.csv", content)
+    load(connection, raw)
+    load(connection, raw)
+    logged = connection.execute(
+        "select file_path, status, message from raw._load_log order by loaded_at, file_path"
+    ).fetchall()
+    assert [(path, status) for path, status, _ in logged] == [
+        ("purchases/web/orders.csv", "loaded"),
+        ("purchases/app/orders_copy.csv", "already_loaded"),
+    ]
+    assert "as purchases/web/orders.csv (same content)" in logged[1][2]
+    assert connection.execute("select count(*) from raw.purchases").fetchone() == (1,)

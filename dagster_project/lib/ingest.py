@@ -17,6 +17,9 @@ Row numbers count data records from 1 (the header is not a record): row 1 is lin
 
 from __future__ import annotations
 
+import codecs
+import csv
+import gzip
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,6 +36,9 @@ DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 TRUE_WORDS = ["true", "t", "1", "yes", "y", "sim", "s", "verdadeiro", "v"]
 FALSE_WORDS = ["false", "f", "0", "no", "n", "nao", "não", "falso"]
 LOAD_LOG = "raw._load_log"
+# Delimiters a CSV header is looked at for, to tell a user which `delimiter` to declare in sources.yml.
+LIKELY_DELIMITERS = (",", ";", "\t", "|")
+HEAD_BYTES = 65536  # enough of a file's start to hold its header line
 QUARANTINE = "raw._quarantine"
 
 Status = Literal["loaded", "rejected", "already_loaded"]
@@ -355,17 +361,18 @@ def load_family(
         digest = file_sha256(path)
         earlier = hashes_this_run.get(digest) or _already_loaded_as(connection, family, digest)
         if earlier is not None:
-            result.files.append(
-                FileOutcome(
-                    relative,
-                    source_system,
-                    "already_loaded",
-                    digest,
-                    message=f"{path}: already loaded"
-                    + ("" if earlier == relative else f" as {earlier} (same content)")
-                    + "; nothing added",
-                )
+            duplicate = FileOutcome(
+                relative,
+                source_system,
+                "already_loaded",
+                digest,
+                message=f"{path}: already loaded"
+                + ("" if earlier == relative else f" as {earlier} (same content)")
+                + "; nothing added",
             )
+            result.files.append(duplicate)
+            if earlier != relative and not _logged(connection, duplicate):
+                _log(connection, context, duplicate)  # a copy under another name: say so, once
             continue
         hashes_this_run[digest] = relative
         result.files.append(_load_file(connection, context, source_system, path, digest))
@@ -378,6 +385,16 @@ def load_family(
         {"family": family.name},
     ).fetchone()[0]
     return result
+
+
+def _logged(connection: duckdb.DuckDBPyConnection, outcome: FileOutcome) -> bool:
+    return (
+        connection.execute(
+            f"select count(*) from {LOAD_LOG} where file_path = $file and file_hash = $hash and status = $status",
+            {"file": outcome.relative_path, "hash": outcome.file_hash, "status": outcome.status},
+        ).fetchone()[0]
+        > 0
+    )
 
 
 def _already_loaded_as(connection: duckdb.DuckDBPyConnection, family: Family, digest: str) -> str | None:
@@ -483,6 +500,7 @@ def _read_extract(
                 "null::varchar as error_type, null::varchar as error_message, null::varchar as csv_line where false"
             )
             return "file_row_number + 1", 0
+        _check_csv_layout(path, dialect)
         connection.execute(
             """
             create or replace temp table _extract as
@@ -513,6 +531,47 @@ def _read_extract(
         "from (select distinct line from _extract_rejects)) as rejected where rejected.kept_before < rowid + 1)",
         rejected_lines,
     )
+
+
+def _check_csv_layout(path: Path, dialect: SourceDialect) -> None:
+    """Reject, before DuckDB reads it, a CSV file that is empty, that is not in its source's declared encoding
+    or delimiter (saying what it looks like and what to declare in sources.yml), or whose header names a column
+    twice (DuckDB would rename the second one and its values would be lost)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(HEAD_BYTES)
+    except (OSError, EOFError) as error:
+        raise FileRejected(f"{path}: cannot be read: {error}") from None
+    source = path.parent.name
+    if not head.removeprefix(codecs.BOM_UTF8).strip():
+        raise FileRejected(f"{path}: the file is empty ({len(head)} bytes, no header): nothing to load")
+    looks_utf16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in head[:1024]
+    if looks_utf16 and dialect.encoding != "utf-16":
+        raise FileRejected(
+            f"{path}: looks UTF-16 encoded (byte-order mark or NUL bytes) but source {source!r} is read as "
+            f"{dialect.encoding}; declare `encoding: utf-16` for {source} in sources.yml"
+        )
+    text = head.decode(dialect.encoding, errors="replace")
+    header_line = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
+    if dialect.delimiter not in header_line:
+        counts = {delimiter: header_line.count(delimiter) for delimiter in LIKELY_DELIMITERS}
+        likely = max(counts, key=counts.get)
+        if counts[likely]:
+            raise FileRejected(
+                f"{path}: the header has no {dialect.delimiter!r} but {counts[likely]} {likely!r}: the file looks "
+                f"{likely!r}-delimited; declare `delimiter: {likely!r}` for {source} in sources.yml"
+            )
+    header = next(csv.reader([header_line], delimiter=dialect.delimiter, quotechar=dialect.quote), [])
+    seen: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        key = name.strip().lower()
+        if key in seen:
+            raise FileRejected(
+                f"{path}: column {name.strip()!r} appears twice in the header (columns {seen[key]} and "
+                f"{position}); each column must be named once"
+            )
+        seen[key] = position
 
 
 def _first_line(error: Exception) -> str:

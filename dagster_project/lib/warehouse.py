@@ -10,8 +10,13 @@ import duckdb
 
 SCHEMAS = ("raw", "staging", "intermediate", "marts")
 # Seconds to wait before each new attempt while another process holds the file (a transient lock: a BI tool
-# or notebook pointed at the warehouse, another run): about half a minute in all, then a clear error.
-LOCK_WAITS = (1.0, 2.0, 4.0, 8.0, 8.0, 8.0)
+# or notebook pointed at the warehouse, another run): about a quarter of a minute in all, then a clear error.
+LOCK_WAITS = (1.0, 2.0, 4.0, 8.0)
+# Once a connection gave up on a file, later connections in the same process (the next steps of the same run:
+# steps run in one process) try once instead of waiting again, for this long: a run fails once, early,
+# instead of each of its steps waiting out the retries in turn.
+GAVE_UP_FOR_SECONDS = 120.0
+_gave_up_at: dict[Path, float] = {}
 
 
 def is_lock_error(error: BaseException) -> bool:
@@ -35,6 +40,9 @@ def connect(
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     config = {} if memory_limit is None else {"memory_limit": memory_limit}
+    gave_up_at = _gave_up_at.get(path.resolve())
+    if gave_up_at is not None and time.monotonic() - gave_up_at < GAVE_UP_FOR_SECONDS:
+        lock_waits = ()
     for wait in lock_waits:
         try:
             return duckdb.connect(str(path), read_only=read_only, config=config)
@@ -43,15 +51,22 @@ def connect(
                 raise
             sleep(wait)
     try:
-        return duckdb.connect(str(path), read_only=read_only, config=config)
+        connection = duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as error:
         if not is_lock_error(error):
             raise
+        _gave_up_at[path.resolve()] = time.monotonic()
         raise WarehouseLocked(
-            f"{path} stayed locked by another process through {len(lock_waits)} retries "
-            f"({sum(lock_waits):g} s): point BI tools and notebooks at the serving file (C360_SERVING), "
-            f"not the warehouse. DuckDB said: {error}"
+            f"{path} is locked by another process (waited {sum(lock_waits):g} s): point BI tools and "
+            f"notebooks at the serving file (C360_SERVING), not the warehouse, close it and run again. "
+            f"DuckDB said: {_first_line(error)}"
         ) from error
+    _gave_up_at.pop(path.resolve(), None)
+    return connection
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0]
 
 
 def table_row_counts(connection: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, int]]:
