@@ -112,7 +112,11 @@ def test_every_purchasing_customer_gets_a_clv_in_the_warehouse_and_the_360(cdnow
         production = connection.execute(
             "select n_customers from marts.clv_model_fits where fit_kind = 'production' and model = 'bgnbd'"
         ).fetchone()[0]
+        statuses = connection.execute("select distinct clv_status from marts.customer_360").fetchall()
+        fitted = connection.execute("select fitted, repeat_buyers, backtest from marts.clv_status").fetchall()
     assert customers == in_range == non_negative == in_360 == production == 2357
+    assert statuses == [("fitted",)]
+    assert fitted[0][0] is True and fitted[0][1] > 30 and fitted[0][2] == "made"
     assert (horizon, unit, str(as_of)) == (52, "week", "1998-06-30")
     metadata = result.asset_materializations_for_node("clv")
     customer_clv = next(

@@ -1,6 +1,10 @@
-"""CLV assets (DESIGN §7): the lifetimes models fitted on intermediate.int_clv_inputs, every purchasing
+"""CLV assets (docs/metrics.md): the lifetimes models fitted on intermediate.int_clv_inputs, every purchasing
 customer scored, and a backtest on the calibration cut. Writes marts.clv_model_fits, marts.customer_clv,
-marts.clv_backtest and marts.clv_backtest_by_frequency in one transaction: a failed fit writes nothing."""
+marts.clv_backtest, marts.clv_backtest_by_frequency and marts.clv_status in one transaction.
+
+A fit that cannot be made (too few repeat buyers, no convergence, a degenerate result) writes no CLV, but does
+not stop the run: marts.clv_status says why, customer_clv is empty for this as_of, and what reads it (value
+tiers, customer_360, segments, exports, the serving file) is built with the CLV columns null."""
 
 import json
 import time
@@ -21,6 +25,8 @@ from dagster_project.lib.clv import (
     fit_spend,
     fit_transactions,
     frequency_monetary_correlation,
+    repeat_buyers,
+    require_enough_data,
     score_customers,
 )
 from dagster_project.lib.settings import Settings
@@ -49,7 +55,12 @@ TABLES = {
         fit_id varchar not null, calibration_frequency integer not null, customers integer not null,
         predicted_purchases double not null, actual_purchases integer not null,
         primary key (fit_id, calibration_frequency)""",
+    "clv_status": """
+        as_of date, fitted boolean not null, clv_status varchar not null, model varchar not null,
+        repeat_buyers integer not null, min_repeat_buyers integer not null, backtest varchar not null,
+        checked_at timestamp not null""",
 }
+REPLACED = ("customer_clv", "clv_status")  # the others are appended to
 
 DESCRIPTIONS = {
     "clv_model_fits": "One row per model fit (fit_kind backtest or production; model bgnbd, paretonbd, mbgnbd "
@@ -61,6 +72,9 @@ DESCRIPTIONS = {
     "customer's purchase days to holdout_end; predicted vs actual totals and mean absolute error. Appended.",
     "clv_backtest_by_frequency": "One row per backtest and calibration frequency (7 = seven or more repeat "
     "purchase days): customers, predicted and actual holdout purchase days. Appended.",
+    "clv_status": "One row: whether this run's CLV was computed (fitted) and, if not, why (clv_status, e.g. "
+    "'not fitted: 12 repeat buyers in the production cut, 30 needed'); the model, repeat buyers found and "
+    "needed, and the backtest's outcome. Replaced every run.",
 }
 
 
@@ -114,7 +128,8 @@ def _write(connection: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame
         connection.execute(f"create table if not exists marts.{name} ({columns})")
     connection.execute("begin")
     try:
-        connection.execute("delete from marts.customer_clv")
+        for name in REPLACED:
+            connection.execute(f"delete from marts.{name}")
         for name, frame in frames.items():
             if not frame.empty:
                 connection.register("incoming", frame)
@@ -197,52 +212,111 @@ def _backtest_frames(
     return fits, summary, result.by_frequency.assign(fit_id=fit_id)
 
 
+def _status(
+    as_of: date | None,
+    config: Settings,
+    repeat_buyers_found: int,
+    refusal: str | None,
+    backtest: str,
+    at: datetime,
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "as_of": as_of,
+                "fitted": refusal is None,
+                "clv_status": "fitted" if refusal is None else f"not fitted: {refusal}",
+                "model": config.clv_model,
+                "repeat_buyers": repeat_buyers_found,
+                "min_repeat_buyers": config.clv_min_repeat_buyers,
+                "backtest": backtest,
+                "checked_at": at,
+            }
+        ]
+    )
+
+
 @dg.multi_asset(specs=_specs(), pool=WAREHOUSE_POOL, can_subset=False)
 def clv(context: dg.AssetExecutionContext, settings: SettingsResource) -> Iterator[dg.MaterializeResult]:
     """Fit the repeat-purchase model (C360_CLV_MODEL) and Gamma-Gamma on the production cut, score every
     purchasing customer over C360_CLV_HORIZON units, discounted at C360_DISCOUNT_RATE; fit the same on the
-    calibration cut and compare its holdout forecast with what happened. A failed or degenerate fit fails
-    the step and writes nothing."""
+    calibration cut and compare its holdout forecast with what happened. A fit that cannot be made writes no
+    CLV and says why in marts.clv_status; the run goes on without CLV."""
     config = settings.get()
     at = datetime.now(UTC).replace(tzinfo=None)
     with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
         production = _read_inputs(connection, "production")
         calibration = _read_inputs(connection, "calibration")
+        as_of = connection.execute("select max(as_of) from marts.observation_window").fetchone()[0]
         metadata: dict[str, dict[str, object]] = {name: {} for name in TABLES}
         frames = {name: pd.DataFrame() for name in TABLES}
+        refusal = None
         try:
-            if production.empty:
-                context.log.warning("no purchases to as_of: customer_clv is empty and no model was fitted")
-            else:
-                fits, frames["customer_clv"], metadata["customer_clv"] = _production(production, config, at)
-                frames["clv_model_fits"] = pd.DataFrame(fits)
-            if calibration.empty:
-                context.log.warning("no customer purchased before the calibration end: no backtest this run")
-            else:
-                calibration_end = calibration["period_end"].iloc[0].date()
-                as_of = production["period_end"].iloc[0].date()
-                result = backtest(calibration, config.clv_model, config.clv_holdout)
-                fits, frames["clv_backtest"], frames["clv_backtest_by_frequency"] = _backtest_frames(
-                    result, config, calibration_end, as_of, at
-                )
-                frames["clv_model_fits"] = pd.concat([frames["clv_model_fits"], pd.DataFrame(fits)])
-                metadata["clv_backtest"] = {
-                    "calibration_end": str(calibration_end),
-                    "parameters": dg.MetadataValue.json(
-                        {fit.model: fit.parameters for fit in (result.transactions, result.spend)}
-                    ),
-                    "predicted_total": result.predicted_total,
-                    "actual_total": result.actual_total,
-                    "mae": result.mean_absolute_error,
-                }
+            require_enough_data(production, config.clv_min_repeat_buyers, "production")
+            fits, frames["customer_clv"], metadata["customer_clv"] = _production(production, config, at)
+            frames["clv_model_fits"] = pd.DataFrame(fits)
         except ClvFitError as error:
-            raise dg.Failure(description=f"CLV not written: {error}") from error
+            refusal = str(error)
+            context.log.warning(
+                f"CLV not computed this run: {error}. customer_clv is empty, the CLV columns of customer_value "
+                "and customer_360 are null and the most_growable tier is left empty; everything else is built."
+            )
+            metadata["customer_clv"] = {
+                "clv_status": f"not fitted: {refusal}",
+                "most_growable": "left empty: no CLV this run",
+            }
+        backtest_outcome = (
+            "not made: no CLV this run"
+            if refusal
+            else _run_backtest(context, calibration, config, as_of, at, frames, metadata)
+        )
+        frames["clv_status"] = _status(
+            as_of, config, repeat_buyers(production), refusal, backtest_outcome, at
+        )
+        metadata["clv_status"] = {
+            "clv_status": frames["clv_status"]["clv_status"].iloc[0],
+            "backtest": backtest_outcome,
+        }
         _write(connection, frames)
         for name in TABLES:
             rows = connection.execute(f"select count(*) from marts.{name}").fetchone()[0]
             yield dg.MaterializeResult(
                 asset_key=["marts", name], metadata={"dagster/row_count": rows, **metadata[name]}
             )
+
+
+def _run_backtest(
+    context: dg.AssetExecutionContext,
+    calibration: pd.DataFrame,
+    config: Settings,
+    as_of: date,
+    at: datetime,
+    frames: dict[str, pd.DataFrame],
+    metadata: dict[str, dict[str, object]],
+) -> str:
+    """Fit on the calibration cut and forecast the holdout, adding its rows to `frames`; returns what happened
+    (a backtest that cannot be made is a warning: the production fit passed its own checks)."""
+    try:
+        require_enough_data(calibration, config.clv_min_repeat_buyers, "calibration")
+        calibration_end = calibration["period_end"].iloc[0].date()
+        result = backtest(calibration, config.clv_model, config.clv_holdout)
+    except ClvFitError as error:
+        context.log.warning(f"CLV backtest not made this run: {error}")
+        return f"not made: {error}"
+    fits, frames["clv_backtest"], frames["clv_backtest_by_frequency"] = _backtest_frames(
+        result, config, calibration_end, as_of, at
+    )
+    frames["clv_model_fits"] = pd.concat([frames["clv_model_fits"], pd.DataFrame(fits)])
+    metadata["clv_backtest"] = {
+        "calibration_end": str(calibration_end),
+        "parameters": dg.MetadataValue.json(
+            {fit.model: fit.parameters for fit in (result.transactions, result.spend)}
+        ),
+        "predicted_total": result.predicted_total,
+        "actual_total": result.actual_total,
+        "mae": result.mean_absolute_error,
+    }
+    return "made"
 
 
 defs = dg.Definitions(assets=[clv])

@@ -19,9 +19,13 @@ GATED_MARTS = ("customer_clv", "customer_rfmt", "customer_value", "customer_360"
 
 
 Judge = Callable[[duckdb.DuckDBPyConnection, Settings, datetime], list[GateResult]]
+# Why there is nothing to judge this run (None: judge): the check then warns with the reason and logs no verdict.
+NotApplicable = Callable[[duckdb.DuckDBPyConnection], str | None]
 
 
-def gate_check(key: dg.AssetKey, name: str, description: str, judge: Judge) -> dg.AssetChecksDefinition:
+def gate_check(
+    key: dg.AssetKey, name: str, description: str, judge: Judge, not_applicable: NotApplicable | None = None
+) -> dg.AssetChecksDefinition:
     """A blocking asset check that runs `judge` on the warehouse, logs the verdicts in raw._gate_log and the
     run's report, and passes only if every batch passed; it says which expectation failed on how many rows."""
 
@@ -30,6 +34,15 @@ def gate_check(key: dg.AssetKey, name: str, description: str, judge: Judge) -> d
         config = settings.get()
         at = datetime.now(UTC).replace(tzinfo=None)
         with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
+            reason = not_applicable(connection) if not_applicable else None
+            if reason is not None:
+                context.log.warning(f"{key.to_user_string()}: not checked: {reason}")
+                return dg.AssetCheckResult(
+                    passed=False,
+                    severity=dg.AssetCheckSeverity.WARN,  # a warning: what follows still runs
+                    description=f"not checked: {reason}",
+                    metadata={"not_checked_because": reason},
+                )
             results = judge(connection, config, at)
             gates.record(connection, context.run.run_id, results, at)
         for result in results:
@@ -68,12 +81,22 @@ def raw_gate(family: str) -> dg.AssetChecksDefinition:
     )
 
 
+# Gated marts that may be absent from a run for a stated reason (a warning instead of a verdict).
+UNGATED_WHEN = {"customer_clv": gates.clv_refusal}
+
+
 def mart_gate(table: str) -> dg.AssetChecksDefinition:
     return gate_check(
         dg.AssetKey(["marts", table]),
         "mart_gate",
-        f"Suite expectations/{table}.json on marts.{table}; a failure stops what reads it, exports included.",
+        f"Suite expectations/{table}.json on marts.{table}; a failure stops what reads it, exports included."
+        + (
+            " Warns instead when this run computed no CLV (marts.clv_status)."
+            if table in UNGATED_WHEN
+            else ""
+        ),
         lambda connection, config, at: [gates.gate_table(connection, f"marts.{table}", table)],
+        UNGATED_WHEN.get(table),
     )
 
 

@@ -270,6 +270,23 @@ def fit_spend(summary: pd.DataFrame) -> tuple[ModelFit, object]:
     return fit, fitter
 
 
+def repeat_buyers(summary: pd.DataFrame) -> int:
+    """Customers with a repeat purchase day and positive mean spend: what Gamma-Gamma is fitted on."""
+    return int(((summary["frequency"] > 0) & (summary["monetary_value"] > 0)).sum()) if len(summary) else 0
+
+
+def require_enough_data(summary: pd.DataFrame, minimum_repeat_buyers: int, cut: str) -> None:
+    """Refuse, before fitting, a cut with fewer repeat buyers than `minimum_repeat_buyers`: four BG/NBD
+    parameters and three Gamma-Gamma ones are not identified by a handful of customers (lifetimes either
+    fails to converge or converges to meaningless values)."""
+    found = repeat_buyers(summary)
+    if found < minimum_repeat_buyers:
+        raise ClvFitError(
+            f"{found} repeat buyer{'' if found == 1 else 's'} in the {cut} cut, {minimum_repeat_buyers} needed "
+            f"(C360_CLV_MIN_REPEAT_BUYERS)"
+        )
+
+
 def frequency_monetary_correlation(summary: pd.DataFrame) -> float:
     """Pearson correlation of frequency and mean spend among repeat buyers: Gamma-Gamma assumes ~0."""
     repeat_buyers = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]

@@ -288,11 +288,12 @@ def _text(value: object) -> str | None:
 
 
 def row_count_band(connection: duckdb.DuckDBPyConnection, target: str) -> dict[str, int | None]:
-    """Suite parameters `min_rows` / `max_rows` around the rows of the last passed gate on `target` (no bound
-    on a first run)."""
+    """Suite parameters `min_rows` / `max_rows` around the rows of the last passed gate on `target` that had
+    rows (no bound on a first run; an empty table bounds nothing: a band around 0 would refuse any growth)."""
     ensure_gate_tables(connection)
     row = connection.execute(
-        f"select rows from {GATE_LOG} where target = $target and success order by checked_at desc limit 1",
+        f"select rows from {GATE_LOG} where target = $target and success and rows > 0 "
+        "order by checked_at desc limit 1",
         {"target": target},
     ).fetchone()
     if row is None:
@@ -302,6 +303,18 @@ def row_count_band(connection: duckdb.DuckDBPyConnection, target: str) -> dict[s
         "min_rows": max(int(row[0] * low) - ROW_COUNT_SLACK, 0),
         "max_rows": int(row[0] * high) + ROW_COUNT_SLACK,
     }
+
+
+def clv_refusal(connection: duckdb.DuckDBPyConnection) -> str | None:
+    """Why this run's CLV was not computed (marts.clv_status, written by the CLV step), or None if it was:
+    then there is no CLV to gate, and what leaves the warehouse goes out with the CLV columns null."""
+    exists = connection.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'marts' and table_name = 'clv_status'"
+    ).fetchone()[0]
+    row = connection.execute("select fitted, clv_status from marts.clv_status").fetchone() if exists else None
+    if row is None:
+        return "the CLV step has not run"
+    return None if row[0] else "no CLV this run: " + row[1].removeprefix("not fitted: ")
 
 
 def run_verdicts(connection: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, bool]:

@@ -70,6 +70,15 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _boolean(text: str) -> bool:
+    word = text.strip().lower()
+    if word in ("true", "1", "yes", "on"):
+        return True
+    if word in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _memory_size(text: str) -> str:
     size = text.strip()
     if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", size, flags=re.IGNORECASE):
@@ -96,6 +105,12 @@ KNOBS: dict[str, Knob] = {
     "clv_time_unit": Knob("week", _time_unit, "Time unit of the CLV models: day or week."),
     "clv_holdout": Knob("26", _positive_int, "Backtest holdout length, in CLV time units."),
     "clv_horizon": Knob("52", _positive_int, "CLV prediction horizon, in CLV time units."),
+    "clv_min_repeat_buyers": Knob(
+        "30",
+        _positive_int,
+        "Fewest repeat buyers (customers with two or more purchase days and positive spend) the CLV models are "
+        "fitted on; below it CLV is not computed this run (clv_status says why) and everything else is built.",
+    ),
     "discount_rate": Knob("0.10", _non_negative_float, "Annual discount rate for CLV."),
     "default_margin": Knob("0.30", _share, "Margin used where product or purchase cost is unknown."),
     "max_order_amount": Knob("1000000", _non_negative_float, "Largest plausible order amount (gates)."),
@@ -116,6 +131,12 @@ KNOBS: dict[str, Knob] = {
     "value_window_months": Knob("12", _positive_int, "Trailing window of customer_value, in months."),
     "most_valuable_share": Knob("0.20", _share, "Share of customers with profit >= 0 tiered most_valuable."),
     "most_growable_share": Knob("0.20", _share, "Share of the remaining customers tiered most_growable."),
+    "promotions_skip_open_complaints": Knob(
+        "true",
+        _boolean,
+        "Promotional segments leave out customers with an open complaint (service recovery first); false "
+        "turns the rule off.",
+    ),
     "schedule_cron": Knob("0 6 * * *", str.strip, "When the daily schedule materializes everything (cron)."),
     "schedule_timezone": Knob("America/Sao_Paulo", str.strip, "Timezone of C360_SCHEDULE_CRON."),
     "duckdb_memory_limit": Knob(
@@ -141,6 +162,7 @@ class Settings:
     clv_time_unit: str
     clv_holdout: int
     clv_horizon: int
+    clv_min_repeat_buyers: int
     discount_rate: float
     default_margin: float
     max_order_amount: float
@@ -150,6 +172,7 @@ class Settings:
     value_window_months: int
     most_valuable_share: float
     most_growable_share: float
+    promotions_skip_open_complaints: bool
     schedule_cron: str
     schedule_timezone: str
     duckdb_memory_limit: str

@@ -212,6 +212,8 @@ final as (
         customer_clv.p_alive,
         customer_clv.expected_purchases,
         customer_value.clv,
+        customer_value.clv_status,
+        customer_value.below_zero_reason,
         -- The texts: high-value callers go to experienced agents, and how much may be spent recovering a
         -- complaint depends on the customer's value (seed service_tiers).
         service_tiers.service_tier,

@@ -1,7 +1,8 @@
--- Current profitability per customer over the trailing var('value_window_months') to as_of (DESIGN §7):
+-- Current profitability per customer over the trailing var('value_window_months') to as_of (docs/metrics.md):
 -- profit = revenue - cost_of_goods - cost_to_serve - marketing_cost, and the value tier.
 -- growth_potential = predicted CLV (profit over the CLV horizon, 0 without a purchase) - current profit:
--- what the customer may still bring beyond what they bring now.
+-- what the customer may still bring beyond what they bring now. When this run's CLV could not be computed
+-- (clv_status), clv and growth_potential are null and no customer is most_growable.
 with
 
 customers as (
@@ -27,6 +28,10 @@ service_costs as not materialized (
 
 customer_clv as (
     select * from {{ source('clv', 'customer_clv') }}
+),
+
+clv_status as (
+    select * from {{ source('clv', 'clv_status') }}
 ),
 
 observation_window as (
@@ -91,8 +96,10 @@ valued as (
         coalesce(sales.cost_of_goods, 0)::decimal(18, 4) as cost_of_goods,
         coalesce(service.cost_to_serve, 0)::decimal(18, 4) as cost_to_serve,
         coalesce(marketing.marketing_cost, 0)::decimal(18, 4) as marketing_cost,
-        coalesce(customer_clv.clv, 0)::decimal(18, 4) as clv
+        case when clv_status.fitted then coalesce(customer_clv.clv, 0) end::decimal(18, 4) as clv,
+        coalesce(clv_status.clv_status, 'not fitted: the CLV step has not run') as clv_status
     from customers
+    left join clv_status on true
     left join sales on customers.customer_id = sales.customer_id
     left join service on customers.customer_id = service.customer_id
     left join marketing on customers.customer_id = marketing.customer_id
@@ -128,7 +135,9 @@ growth_candidates as (
         row_number() over (order by growth_potential desc, customer_id asc) as growth_rank,
         count(*) over () as candidates
     from ranked_by_profit
-    where profit_rank > ceil({{ var('most_valuable_share') }} * non_negative_customers)
+    where
+        profit_rank > ceil({{ var('most_valuable_share') }} * non_negative_customers)
+        and growth_potential is not null
 ),
 
 final as (
@@ -141,6 +150,7 @@ final as (
         with_growth.profit,
         with_growth.clv,
         with_growth.growth_potential,
+        with_growth.clv_status,
         case
             when with_growth.profit < 0 then 'below_zero'
             when
@@ -152,6 +162,13 @@ final as (
                 then 'most_growable'
             else 'maintain'
         end as value_tier,
+        -- A customer below zero either bought nothing in the window (lapsed, still costing service or
+        -- contacts: stop mailing) or bought at a margin their costs exceed (change how they are served).
+        case
+            when with_growth.profit >= 0 then null
+            when with_growth.revenue <= 0 then 'no_revenue_in_window'
+            else 'costs_exceed_margin'
+        end as below_zero_reason,
         observation_window.window_start::date as window_start,
         observation_window.as_of
     from with_growth
