@@ -7,6 +7,8 @@ import csv
 import hashlib
 import io
 import json
+import re
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -27,7 +29,14 @@ from dagster_project.lib.exports import (
 )
 
 HYPERLINK = '=HYPERLINK("http://evil.example","Clique aqui")'
-SMS = Segment("lapsed_sms", "test", "sms", "crm", ("customer_id", "full_name", "phone", "spend"))
+SMS = Segment(
+    "lapsed_sms",
+    "test",
+    "sms",
+    "crm",
+    ("customer_id", "full_name", "phone", "phone_e164", "spend"),
+    "promotion",
+)
 
 
 @pytest.fixture
@@ -36,14 +45,20 @@ def warehouse(tmp_path: Path) -> duckdb.DuckDBPyConnection:
     connection.execute("create schema segments; create schema marts")
     connection.execute(
         """
-        create table segments.lapsed_sms as select * from (values
+        create table segments.lapsed_sms as select customer_id, full_name, phone, spend::decimal(18, 4) as spend
+        from (values
             (1, 'Ana Lúcia', '+5511999990001', 10.5),
-            (2, $formula, '+5511999990002', -3.25),
+            (2, $formula, '+551133334444', -3.25),
             (3, 'Opted Out', '+5511999990003', 7.0),
-            (4, '@Bruno', '+5511999990004', 1.0)
+            (4, '@Bruno', '+442071234567', 0.0002),
+            (5, 'Complaining', '+5511999990005', 5.0)
         ) as rows(customer_id, full_name, phone, spend)
         """,
         {"formula": HYPERLINK},
+    )
+    connection.execute(
+        "create table marts.customer_360 as select * from (values (1, 0), (2, 0), (3, 1), (4, 0), (5, 2)) "
+        "as rows(customer_id, open_complaints)"
     )
     connection.execute(
         """
@@ -64,28 +79,35 @@ def read_export(path: Path) -> list[list[str]]:
 def test_opted_out_customers_are_removed_and_counted_and_formulas_neutralised(warehouse, tmp_path):
     prepared = prepare(warehouse, SMS)
     assert prepared.opted_out_removed == 1  # customer 3 said no to SMS; 4's opt-out is for e-mail only
+    assert prepared.open_complaint_removed == 1  # customer 5 has open complaints: no promotion
     assert prepared.rows["customer_id"].tolist() == [1, 2, 4]
     assert not prepared.checked["has_formula_like_cell"].any()
+    assert not prepared.checked["promotion_to_open_complaint"].any()
 
     manifest = write_exports(
         tmp_path / "exports", date(2025, 12, 31), [prepared], {"t": "passed"}, datetime(2026, 1, 1)
     )
     folder = tmp_path / "exports" / "2025-12-31"
     rows = read_export(folder / "lapsed_sms.csv")
-    assert rows[0] == ["customer_id", "full_name", "phone", "spend"]
-    assert rows[1] == ["1", "Ana Lúcia", "'+5511999990001", "10,5"]
-    assert rows[2] == ["2", "'" + HYPERLINK, "'+5511999990002", "-3,25"]
-    assert rows[3][1] == "'@Bruno"
+    assert rows[0] == ["customer_id", "full_name", "phone", "phone_e164", "spend"]
+    # Phones: the national form a spreadsheet keeps as typed; E.164 for machines, as is (a number, not a
+    # formula). Money with two decimals.
+    assert rows[1] == ["1", "Ana Lúcia", "(11) 99999-0001", "+5511999990001", "10,50"]
+    assert rows[2] == ["2", "'" + HYPERLINK, "(11) 3333-4444", "+551133334444", "-3,25"]
+    assert rows[3] == ["4", "'@Bruno", "+442071234567", "+442071234567", "0,00"]
     assert not any(is_formula_like(cell) for row in rows for cell in row[1:3])
     (entry,) = manifest["segments"]
     assert entry | {"sha256": None} == {
         "name": "lapsed_sms",
         "file": "lapsed_sms.csv",
         "channel": "sms",
+        "purpose": "promotion",
         "owner": "crm",
         "rows": 3,
         "opted_out_removed": 1,
-        "columns": ["customer_id", "full_name", "phone", "spend"],
+        "open_complaint_removed": 1,
+        "cells_cleaned": {"control_characters_removed": 0, "cut_at_cell_limit": 0},
+        "columns": ["customer_id", "full_name", "phone", "phone_e164", "spend"],
         "sha256": None,
         "delimiter": ";",
         "decimal": ",",
@@ -94,6 +116,28 @@ def test_opted_out_customers_are_removed_and_counted_and_formulas_neutralised(wa
     assert entry["sha256"] == hashlib.sha256((folder / "lapsed_sms.csv").read_bytes()).hexdigest()
     assert json.loads((folder / "manifest.json").read_text()) == manifest
     assert manifest["as_of"] == "2025-12-31" and manifest["gates"] == {"t": "passed"}
+
+
+def test_a_service_segment_keeps_customers_with_an_open_complaint_and_the_rule_can_be_turned_off(warehouse):
+    service = prepare(warehouse, replace(SMS, purpose="service"))
+    assert (service.open_complaint_removed, service.rows["customer_id"].tolist()) == (0, [1, 2, 4, 5])
+    rule_off = prepare(warehouse, SMS, skip_open_complaints=False)
+    assert (rule_off.open_complaint_removed, rule_off.rows["customer_id"].tolist()) == (0, [1, 2, 4, 5])
+
+
+def test_cells_a_spreadsheet_cannot_hold_are_cleaned_and_counted(warehouse, tmp_path):
+    long_name = "A" * 40_000
+    warehouse.execute(
+        "update segments.lapsed_sms set full_name = case customer_id when 1 then $nul when 2 then $bidi "
+        "when 4 then $long else full_name end",
+        {"nul": "Ana\x00 Lúcia", "bidi": "Caio \u202egnp.exe", "long": long_name},
+    )
+    prepared = prepare(warehouse, SMS)
+    assert prepared.rows["full_name"].tolist() == ["Ana Lúcia", "Caio gnp.exe", "A" * 32_767]
+    assert prepared.cells_cleaned == {"control_characters_removed": 2, "cut_at_cell_limit": 1}
+    write_exports(tmp_path / "exports", date(2025, 12, 31), [prepared], {}, datetime(2026, 1, 1))
+    rows = read_export(tmp_path / "exports" / "2025-12-31" / "lapsed_sms.csv")
+    assert [row[1] for row in rows[1:]] == ["Ana Lúcia", "Caio gnp.exe", "A" * 32_767]
 
 
 def test_formula_like_cells_are_found_in_text_and_mixed_columns_and_only_there():
@@ -148,10 +192,17 @@ def test_segment_meta_is_checked(tmp_path):
         path.write_text(json.dumps({"nodes": {"model.x.s": node}}))
         return path
 
-    good = {"channel": "email", "owner": "crm", "allowed_columns": ["customer_id", "email"]}
+    good = {
+        "channel": "email",
+        "purpose": "promotion",
+        "owner": "crm",
+        "allowed_columns": ["customer_id", "email"],
+    }
     assert segments_from_manifest(manifest(good), ["email"])[0].allowed_columns == ("customer_id", "email")
     with pytest.raises(SegmentDefinitionError, match="channel 'fax'"):
         segments_from_manifest(manifest(good | {"channel": "fax"}), ["email"])
+    with pytest.raises(SegmentDefinitionError, match="purpose 'advert' must be one of promotion, service"):
+        segments_from_manifest(manifest(good | {"purpose": "advert"}), ["email"])
     with pytest.raises(SegmentDefinitionError, match="start with customer_id"):
         segments_from_manifest(manifest(good | {"allowed_columns": ["email"]}), ["email"])
 
@@ -179,7 +230,35 @@ def test_a_clean_run_exports_consent_safe_segment_files_that_match_the_manifest(
                 {"channel": entry["channel"], "ids": exported_ids},
             ).fetchone()[0]
             in_segment = connection.execute(f"select count(*) from segments.{entry['name']}").fetchone()[0]
+            open_complaints = connection.execute(
+                "select count(*) from marts.customer_360 where open_complaints > 0 and list_contains($ids, customer_id)",
+                {"ids": exported_ids},
+            ).fetchone()[0]
             assert opted_out == 0
-            assert entry["rows"] + entry["opted_out_removed"] == in_segment
+            assert (
+                open_complaints == 0
+                if entry["purpose"] == "promotion"
+                else entry["open_complaint_removed"] == 0
+            )
+            assert entry["rows"] + entry["opted_out_removed"] + entry["open_complaint_removed"] == in_segment
+            header = rows[0]
+            for row in rows[1:]:
+                cells = dict(zip(header, row, strict=True))
+                if cells.get("phone"):
+                    assert re.fullmatch(r"\(\d{2}\) \d{4,5}-\d{4}", cells["phone"]), cells["phone"]
+                    assert cells["phone_e164"].startswith("+55")
+                for money in ("clv", "lifetime_spend"):
+                    if cells.get(money):
+                        assert re.fullmatch(r"-?\d+,\d{2}", cells[money]), cells[money]
+            # The serving file's segment table holds exactly the exported customers (defect: it held the view).
+            with duckdb.connect(str(folder / "serving.duckdb"), read_only=True) as serving:
+                published = [
+                    row[0]
+                    for row in serving.execute(
+                        f"select customer_id from segments.{entry['name']} order by customer_id"
+                    ).fetchall()
+                ]
+            assert published == exported_ids
     assert sum(entry["opted_out_removed"] for entry in manifest["segments"]) > 0  # the sample has opt-outs
+    assert sum(entry["open_complaint_removed"] for entry in manifest["segments"]) > 0  # and open complaints
     assert result.success

@@ -10,6 +10,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from dagster_project.lib.exports import PreparedSegment, Segment, prepare
 from dagster_project.lib.publish import publish
 
 
@@ -28,6 +29,15 @@ def warehouse(tmp_path: Path) -> duckdb.DuckDBPyConnection:
     return connection
 
 
+def champions(warehouse: duckdb.DuckDBPyConnection) -> PreparedSegment:
+    """The segment as its export prepares it (no consents: nobody removed)."""
+    warehouse.execute(
+        "create table if not exists marts.customer_consents (customer_id int, channel varchar, status varchar)"
+    )
+    segment = Segment("champions", "", "email", "crm", ("customer_id",), "service")
+    return prepare(warehouse, segment)
+
+
 def rows(path: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(path), read_only=True) as reader:
         return reader.execute(sql).fetchall()
@@ -35,18 +45,24 @@ def rows(path: Path, sql: str) -> list[tuple]:
 
 def test_a_reader_of_the_old_file_keeps_its_snapshot_while_a_new_one_is_published(warehouse, tmp_path):
     serving = tmp_path / "serving" / "serving.duckdb"
-    first = publish(warehouse, serving, datetime(2026, 1, 1, 6), "run-1")
-    assert first.tables == {"marts.customer_360": 2, "marts.observation_window": 1, "segments.champions": 1}
+    first = publish(warehouse, serving, datetime(2026, 1, 1, 6), "run-1", segments=[champions(warehouse)])
+    assert first.tables == {
+        "marts.customer_360": 2,
+        "marts.customer_consents": 0,
+        "marts.observation_window": 1,
+        "segments.champions": 1,
+    }
     reader = duckdb.connect(str(serving), read_only=True, config={"enable_external_access": False})
     assert reader.execute("select count(*) from marts.customer_360").fetchone() == (2,)
 
     warehouse.execute("insert into marts.customer_360 values (3, 'Caio')")
-    publish(warehouse, serving, datetime(2026, 1, 2, 6), "run-2")  # not blocked by the open reader
+    # Not blocked by the open reader; no prepared segments: no segment table (never the warehouse's view).
+    publish(warehouse, serving, datetime(2026, 1, 2, 6), "run-2")
 
     assert reader.execute("select count(*) from marts.customer_360").fetchone() == (2,)  # its snapshot
     reader.close()
     assert rows(serving, "select count(*) from marts.customer_360") == [(3,)]
-    assert rows(serving, "select count(*) from segments.champions") == [(1,)]  # views become tables
+    assert rows(serving, "select count(*) from duckdb_tables() where schema_name = 'segments'") == [(0,)]
     published_at, run_id, as_of, version = rows(serving, "select * from marts.publication")[0]
     assert (published_at, run_id, str(as_of)) == (datetime(2026, 1, 2, 6), "run-2", "2025-12-30")
     assert version.startswith("v1.4")
@@ -118,7 +134,6 @@ def test_a_table_built_by_parts_gets_only_the_rows_written_since_the_previous_fi
         "marts.customer_360": 3,  # tables not built by parts are copied whole
         "marts.fct_orders": 3,
         "marts.observation_window": 1,
-        "segments.champions": 1,
     }
     assert second.tables["marts.fct_orders"] == 12
     assert same_rows(warehouse, serving, "marts.fct_orders")

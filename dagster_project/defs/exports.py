@@ -1,6 +1,8 @@
-"""Exports: the segment gates (blocking asset checks on each segment model), the segment files marketers
-download and the serving file BI reads, both written only when every gate of the run passed (DESIGN §8)."""
+"""Exports: the segment gates (blocking asset checks on each segment model), and the delivery: the segment
+files marketers download and the serving file BI reads, written only when every gate of the run passed and
+put in place together (docs/delivery.md)."""
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -9,15 +11,10 @@ import duckdb
 from dagster_project.defs.quality import GATED_MARTS, UNGATED_WHEN, gate_check
 from dagster_project.defs.resources import DBT_PROJECT_DIR, WAREHOUSE_POOL, SettingsResource, dbt_project
 from dagster_project.lib import gates
+from dagster_project.lib.delivery import deliver
 from dagster_project.lib.expectations import GateResult, load_suite, suite_path, validate
-from dagster_project.lib.exports import (
-    Segment,
-    consent_channels,
-    prepare,
-    segments_from_manifest,
-    write_exports,
-)
-from dagster_project.lib.publish import keys_of_tables_built_by_parts, publish
+from dagster_project.lib.exports import Segment, consent_channels, prepare, segments_from_manifest
+from dagster_project.lib.publish import keys_of_tables_built_by_parts
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import connect
 
@@ -41,7 +38,7 @@ def segment_gate(segment: Segment) -> dg.AssetChecksDefinition:
     suite = segment_suite(segment)
 
     def judge(connection: duckdb.DuckDBPyConnection, config: Settings, at: datetime) -> list[GateResult]:
-        prepared = prepare(connection, segment)
+        prepared = prepare(connection, segment, config.promotions_skip_open_complaints)
         # Without CLV this run, segments that select on it (tiers, p_alive) shrink or empty: no row-count band.
         no_band = {"min_rows": None, "max_rows": None}
         parameters = (
@@ -55,7 +52,7 @@ def segment_gate(segment: Segment) -> dg.AssetChecksDefinition:
         segment_key(segment),
         "segment_gate",
         f"Suite expectations/{suite}.json on the rows {segment.name} would export (consent for "
-        f"{segment.channel} applied, cells neutralised); a failure stops the exports.",
+        f"{segment.channel} applied, {segment.purpose} rules, cells neutralised); a failure stops the delivery.",
         judge,
     )
 
@@ -87,72 +84,91 @@ def require_gates_passed(connection: duckdb.DuckDBPyConnection, run_id: str, ref
     return verdicts
 
 
-@dg.asset(
-    key=["exports", "segments"],
-    group_name="exports",
-    kinds={"python", "csv"},
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["exports", "segments"],
+            deps=GATED,
+            group_name="exports",
+            kinds={"python", "csv"},
+            description="One CSV per segment in <C360_EXPORT_DIR>/<as_of>/<segment>.csv and manifest.json "
+            "(rows, sha256, channel, purpose, customers removed for an opt-out or an open complaint, cells "
+            "cleaned, the gates of this run).",
+        ),
+        dg.AssetSpec(
+            ["publish", "serving"],
+            deps=[*GATED, dg.AssetKey(["marts", "identity_match_quality"])],
+            group_name="exports",
+            kinds={"python", "duckdb"},
+            description="The file BI tools and notebooks read (C360_SERVING): every mart, and each segment's "
+            "exported rows (never a customer its export refused). Readers of the old file keep a consistent "
+            "snapshot.",
+        ),
+    ],
     pool=WAREHOUSE_POOL,
-    deps=GATED,
+    can_subset=False,
 )
-def segment_exports(context: dg.AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
-    """One CSV per segment in <C360_EXPORT_DIR>/<as_of>/<segment>.csv and manifest.json (rows, sha256,
-    channel, opted-out customers removed, the gates of this run). Runs only after every gate passed; the
-    folder is replaced at once, so a failed run leaves the previous export as it was."""
+def delivery(context: dg.AssetExecutionContext, settings: SettingsResource) -> Iterator[dg.MaterializeResult]:
+    """The segment files and the serving file, written after every gate of this run passed and put in place
+    together: a run that fails before the end leaves both as they were, from the same earlier run."""
     config = settings.get()
     at = datetime.now(UTC).replace(tzinfo=None)
     with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
-        verdicts = require_gates_passed(connection, context.run.run_id, "not exported")
+        verdicts = require_gates_passed(connection, context.run.run_id, "not delivered")
         as_of = connection.execute("select as_of from marts.observation_window").fetchone()[0]
-        prepared = [prepare(connection, segment) for segment in SEGMENTS]
-    manifest = write_exports(
-        config.export_dir, as_of, prepared, {target: "passed" for target in verdicts}, at
-    )
-    for entry in manifest["segments"]:
-        context.log.info(
-            f"{entry['file']}: {entry['rows']} rows ({entry['opted_out_removed']} opted out of {entry['channel']} removed)"
+        prepared = [
+            prepare(connection, segment, config.promotions_skip_open_complaints) for segment in SEGMENTS
+        ]
+        delivered = deliver(
+            connection,
+            config.warehouse,
+            config.export_dir,
+            config.serving,
+            as_of,
+            prepared,
+            {target: "passed" for target in verdicts},
+            context.run.run_id,
+            at,
+            TABLES_BUILT_BY_PARTS,
         )
-    return dg.MaterializeResult(
+    segments = delivered.manifest["segments"]
+    for entry in segments:
+        context.log.info(
+            f"{entry['file']}: {entry['rows']} rows ({entry['opted_out_removed']} opted out of "
+            f"{entry['channel']}, {entry['open_complaint_removed']} with an open complaint removed)"
+        )
+    publication = delivered.publication
+    context.log.info(f"published {len(publication.tables)} tables to {publication.path}")
+    yield dg.MaterializeResult(
+        asset_key=["exports", "segments"],
         metadata={
-            "export_folder": str(config.export_dir / as_of.isoformat()),
+            "export_folder": str(delivered.export_folder),
             "as_of": str(as_of),
-            "files": len(manifest["segments"]),
-            "rows": dg.MetadataValue.json({entry["name"]: entry["rows"] for entry in manifest["segments"]}),
+            "files": len(segments),
+            "dagster/row_count": sum(entry["rows"] for entry in segments),
+            "rows": dg.MetadataValue.json({entry["name"]: entry["rows"] for entry in segments}),
             "opted_out_removed": dg.MetadataValue.json(
-                {entry["name"]: entry["opted_out_removed"] for entry in manifest["segments"]}
+                {entry["name"]: entry["opted_out_removed"] for entry in segments}
+            ),
+            "open_complaint_removed": dg.MetadataValue.json(
+                {entry["name"]: entry["open_complaint_removed"] for entry in segments}
+            ),
+            "cells_cleaned": dg.MetadataValue.json(
+                {entry["name"]: entry["cells_cleaned"] for entry in segments}
             ),
             "gates_passed": len(verdicts),
-        }
+        },
     )
-
-
-@dg.asset(
-    key=["publish", "serving"],
-    group_name="exports",
-    kinds={"python", "duckdb"},
-    pool=WAREHOUSE_POOL,
-    deps=[*GATED, dg.AssetKey(["marts", "identity_match_quality"])],
-)
-def serving_file(context: dg.AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
-    """The file BI tools and notebooks read (C360_SERVING): every table of marts and segments, copied after
-    this run's gates passed into a new file that replaces the previous one by rename. Readers of the old file
-    keep a consistent snapshot; a failed run leaves it as it was."""
-    config = settings.get()
-    at = datetime.now(UTC).replace(tzinfo=None)
-    with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
-        require_gates_passed(connection, context.run.run_id, "not published")
-        publication = publish(connection, config.serving, at, context.run.run_id, TABLES_BUILT_BY_PARTS)
-    context.log.info(f"published {len(publication.tables)} tables to {publication.path}")
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
+        asset_key=["publish", "serving"],
         metadata={
             "path": str(publication.path),
             "tables": dg.MetadataValue.json(publication.tables),
             "rows_copied": dg.MetadataValue.json(publication.copied),
             "bytes": publication.bytes,
             "dagster/row_count": publication.tables.get("marts.customer_360", 0),
-        }
+        },
     )
 
 
-defs = dg.Definitions(
-    assets=[segment_exports, serving_file], asset_checks=[segment_gate(segment) for segment in SEGMENTS]
-)
+defs = dg.Definitions(assets=[delivery], asset_checks=[segment_gate(segment) for segment in SEGMENTS])

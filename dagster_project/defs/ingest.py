@@ -7,6 +7,7 @@ import dagster as dg
 
 from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource
 from dagster_project.lib.contracts import FAMILIES, Family
+from dagster_project.lib.delivery import recover
 from dagster_project.lib.ingest import load_family
 from dagster_project.lib.warehouse import connect
 
@@ -26,6 +27,9 @@ def ingest_asset(family: Family) -> dg.AssetsDefinition:
     )
     def ingest(context: dg.AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
         config = settings.get()
+        # A run's first steps: finish or clean up what a killed run left (a no-op once done).
+        for line in recover(config.warehouse, config.export_dir, config.serving):
+            context.log.warning(line)
         with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
             load = load_family(connection, config.raw_dir, family, config.max_quarantine_share)
         for outcome in load.files:

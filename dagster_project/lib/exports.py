@@ -1,21 +1,33 @@
-"""Segment exports for marketers (DESIGN §8): one CSV per segment in <export_dir>/<as_of>/ and a manifest.
+"""Segment exports for marketers (docs/delivery.md): one CSV per segment in <export_dir>/<as_of>/ and a
+manifest.
 
-A segment is a dbt model tagged `segment` with meta.segment {channel, owner, allowed_columns}. Its export:
-  * holds only the allowed columns, customer_id first;
-  * never holds a customer whose latest consent for the segment's channel is opt_out (they are counted);
-  * neutralises cells a spreadsheet would run as a formula (= + - @ tab CR first): prefixed with '
-  * is UTF-8 with a BOM, ';' between cells and ',' as decimal mark, as Excel in a pt-BR locale reads it;
-  * appears all at once: every file and the manifest are written to a hidden folder that then replaces
-    <as_of>/ by rename, so a reader never sees half a file and a failed run leaves the previous export.
+A segment is a dbt model tagged `segment` with meta.segment {channel, purpose, owner, allowed_columns}. Who may
+leave the warehouse is decided here, in `prepare`, once for the files and the serving file's segment tables:
+  * only the allowed columns, customer_id first;
+  * never a customer whose latest consent for the segment's channel is opt_out (counted);
+  * for a `promotion` segment, never a customer with an open complaint (service recovery first; counted;
+    C360_PROMOTIONS_SKIP_OPEN_COMPLAINTS=false turns the rule off); `service` segments keep them;
+  * text a spreadsheet cannot hold is cleaned: control characters and bidirectional overrides removed, cells
+    cut at 32,767 characters (counted per kind);
+  * Brazilian phones in `phone` are written in the national form, (31) 98765-4321, which a spreadsheet keeps as
+    typed text; `phone_e164` (where a segment lists it) keeps +5531987654321 for dialers and SMS tools;
+  * money (DECIMAL columns) with two decimals.
+The CSV files then:
+  * neutralise cells a spreadsheet would run as a formula (= + - @ tab CR first): prefixed with '
+    (a bare international phone number, + and digits only, is not a formula and stays as it is);
+  * are UTF-8 with a BOM, ';' between cells and ',' as decimal mark, as Excel in a pt-BR locale reads them;
+  * appear all at once: every file and the manifest are written to a hidden folder that replaces <as_of>/ by
+    rename (see lib/delivery.py: together with the serving file), so a reader never sees half a file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +39,16 @@ import yaml
 DELIMITER = ";"
 DECIMAL = ","
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_INTERNATIONAL_NUMBER = r"\+\d{6,15}"  # E.164: a number, never a formula
 SEGMENT_SCHEMA = "segments"
+PURPOSES = ("promotion", "service")
+SPREADSHEET_CELL_LIMIT = 32_767  # characters a cell of Excel or LibreOffice Calc holds
+# C0 and C1 control characters (tab, line feed and carriage return excepted: CSV quoting carries them) and the
+# bidirectional embeddings, overrides and isolates that make a cell display other text than it holds.
+UNPRINTABLE = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
+# +55, two-digit area code, 9-digit mobile or 8-digit landline -> (31) 98765-4321 / (31) 3456-7890.
+BRAZILIAN_PHONE = (r"^\+55(\d{2})(\d{4,5})(\d{4})$", r"(\1) \2-\3")
+MONEY_DECIMALS = 2
 
 
 class SegmentDefinitionError(ValueError):
@@ -41,6 +62,7 @@ class Segment:
     channel: str
     owner: str
     allowed_columns: tuple[str, ...]
+    purpose: str = "promotion"
 
     @property
     def relation(self) -> str:
@@ -49,13 +71,17 @@ class Segment:
 
 @dataclass(frozen=True)
 class PreparedSegment:
-    """A segment's rows as they will be exported, before formula neutralisation (`rows`) and the count of
-    customers removed for their opt-out. `checked` adds the columns the segment gate validates."""
+    """A segment's rows as they leave the warehouse (`rows`: in the files before formula neutralisation, and in
+    the serving file), the customers removed (opt-out of the channel; open complaint in a promotion), the cells
+    cleaned by kind, and the money columns. `checked` adds the columns the segment gate validates."""
 
     segment: Segment
     rows: pd.DataFrame
     opted_out_removed: int
     checked: pd.DataFrame
+    open_complaint_removed: int = 0
+    cells_cleaned: dict[str, int] = field(default_factory=dict)
+    money_columns: tuple[str, ...] = ()
 
 
 def consent_channels(dbt_project_file: Path) -> list[str]:
@@ -74,7 +100,11 @@ def segments_from_manifest(manifest_path: Path, consent_channels: list[str]) -> 
         name = node["name"]
         if not meta:
             raise SegmentDefinitionError(
-                f"segment {name}: meta.segment (channel, owner, allowed_columns) missing"
+                f"segment {name}: meta.segment (channel, purpose, owner, allowed_columns) missing"
+            )
+        if meta.get("purpose") not in PURPOSES:
+            raise SegmentDefinitionError(
+                f"segment {name}: purpose {meta.get('purpose')!r} must be one of {', '.join(PURPOSES)}"
             )
         columns = tuple(meta.get("allowed_columns") or ())
         if not columns or columns[0] != "customer_id":
@@ -84,13 +114,24 @@ def segments_from_manifest(manifest_path: Path, consent_channels: list[str]) -> 
                 f"segment {name}: channel {meta.get('channel')!r} is not a consent channel ({', '.join(consent_channels)})"
             )
         segments.append(
-            Segment(name, node.get("description", ""), meta["channel"], meta.get("owner", ""), columns)
+            Segment(
+                name,
+                node.get("description", ""),
+                meta["channel"],
+                meta.get("owner", ""),
+                columns,
+                meta["purpose"],
+            )
         )
     return sorted(segments, key=lambda segment: segment.name)
 
 
 def is_formula_like(value: object) -> bool:
-    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
+    return (
+        isinstance(value, str)
+        and value.startswith(FORMULA_STARTS)
+        and not re.fullmatch(PLAIN_INTERNATIONAL_NUMBER, value)
+    )
 
 
 def formula_like_cells(column: pd.Series) -> pd.Series:
@@ -98,7 +139,9 @@ def formula_like_cells(column: pd.Series) -> pd.Series:
     checked one by one in Python is seconds per segment: issue 8), mixed object columns cell by cell, other
     types (numbers, dates) never."""
     if isinstance(column.dtype, pd.StringDtype):
-        return column.str.startswith(FORMULA_STARTS).fillna(False).astype(bool)
+        starts = column.str.startswith(FORMULA_STARTS).fillna(False).astype(bool)
+        number = column.str.fullmatch(PLAIN_INTERNATIONAL_NUMBER).fillna(False).astype(bool)
+        return starts & ~number
     if column.dtype == object:
         return column.map(is_formula_like).astype(bool)
     return pd.Series(False, index=column.index)
@@ -116,34 +159,109 @@ def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**neutralised) if neutralised else frame
 
 
-def prepare(connection: duckdb.DuckDBPyConnection, segment: Segment) -> PreparedSegment:
-    """Read the segment with each customer's latest consent for its channel; drop the opted-out."""
-    columns = ", ".join(f'segment."{column}"' for column in segment.allowed_columns)
+def _is_text_or_missing(value: object) -> bool:
+    return value is None or isinstance(value, str) or (isinstance(value, float) and value != value)
+
+
+def text_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns of text: string columns, and object columns whose values are all text or missing (not lists)."""
+    return [
+        name
+        for name, column in frame.items()
+        if isinstance(column.dtype, pd.StringDtype)
+        or (column.dtype == object and column.map(_is_text_or_missing).all())
+    ]
+
+
+def clean_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Remove UNPRINTABLE characters from text cells and cut them at SPREADSHEET_CELL_LIMIT; returns the
+    cleaned frame and how many cells each rule changed."""
+    cleaned, counts = {}, {"control_characters_removed": 0, "cut_at_cell_limit": 0}
+    for name in text_columns(frame):
+        column = frame[name].astype("str")
+        without = column.str.replace(UNPRINTABLE, "", regex=True)
+        counts["control_characters_removed"] += int((without != column).fillna(False).sum())
+        too_long = without.str.len().gt(SPREADSHEET_CELL_LIMIT).fillna(False)
+        counts["cut_at_cell_limit"] += int(too_long.sum())
+        cleaned[name] = without.where(~too_long, without.str.slice(0, SPREADSHEET_CELL_LIMIT))
+    return (frame.assign(**cleaned) if cleaned else frame), counts
+
+
+def national_phones(frame: pd.DataFrame) -> pd.DataFrame:
+    """`phone` in the Brazilian national form (other countries' numbers stay in E.164)."""
+    if "phone" not in frame:
+        return frame
+    pattern, form = BRAZILIAN_PHONE
+    return frame.assign(phone=frame["phone"].astype("str").str.replace(pattern, form, regex=True))
+
+
+def prepare(
+    connection: duckdb.DuckDBPyConnection, segment: Segment, skip_open_complaints: bool = True
+) -> PreparedSegment:
+    """Read the segment with each customer's latest consent for its channel and open complaints; drop the
+    opted-out and, from a promotion, the customers with an open complaint; clean and format the cells."""
+    wanted = [column for column in segment.allowed_columns if column != "phone_e164"]
+    if "phone_e164" in segment.allowed_columns:
+        wanted_sql = ", ".join(f'segment."{column}"' for column in wanted) + ", segment.phone as phone_e164"
+    else:
+        wanted_sql = ", ".join(f'segment."{column}"' for column in wanted)
+    complaint_rule = segment.purpose == "promotion" and skip_open_complaints
+    open_complaints, profile = ("0", "")
+    if complaint_rule:
+        open_complaints = "coalesce(profile.open_complaints, 0)"
+        profile = "left join marts.customer_360 as profile on segment.customer_id = profile.customer_id"
     frame = connection.execute(
         f"""
-        select {columns}, consents.status as consent_status
+        select {wanted_sql}, consents.status as consent_status, {open_complaints} as open_complaints
         from {segment.relation} as segment
         left join marts.customer_consents as consents
             on segment.customer_id = consents.customer_id and consents.channel = $channel
+        {profile}
         order by segment.customer_id
         """,
         {"channel": segment.channel},
     ).df()
-    opted_out = frame["consent_status"].eq("opt_out").fillna(False)
-    kept = frame.loc[~opted_out].reset_index(drop=True)
-    rows = kept[list(segment.allowed_columns)]
+    types = dict(
+        connection.execute(f"select column_name, column_type from (describe {segment.relation})").fetchall()
+    )
+    money = tuple(column for column in wanted if str(types.get(column, "")).startswith("DECIMAL"))
+    opted_out = frame["consent_status"].eq("opt_out").fillna(False).astype(bool)
+    open_complaint = frame["open_complaints"].gt(0) & ~opted_out
+    kept = frame.loc[~opted_out & ~open_complaint].reset_index(drop=True)
+    rows, cells_cleaned = clean_text(national_phones(kept[list(segment.allowed_columns)]))
+    rows = rows.assign(**{column: rows[column].astype(float).round(MONEY_DECIMALS) for column in money})
     exported = neutralise(rows)
     checked = exported.assign(
         consent_status=kept["consent_status"],
+        promotion_to_open_complaint=kept["open_complaints"] > 0,
         has_formula_like_cell=pd.concat(
             [formula_like_cells(column) for _, column in exported.items()], axis=1
         ).any(axis=1),
     )
-    return PreparedSegment(segment, rows, int(opted_out.sum()), checked)
+    return PreparedSegment(
+        segment,
+        rows,
+        int(opted_out.sum()),
+        checked,
+        open_complaint_removed=int(open_complaint.sum()),
+        cells_cleaned=cells_cleaned,
+        money_columns=money,
+    )
 
 
-def _csv_bytes(frame: pd.DataFrame) -> bytes:
-    text = neutralise(frame).to_csv(index=False, sep=DELIMITER, decimal=DECIMAL, lineterminator="\r\n")
+def _csv_bytes(frame: pd.DataFrame, money_columns: tuple[str, ...] = ()) -> bytes:
+    """The CSV a spreadsheet opens as intended: formulas neutralised, money with two decimals."""
+    money = {
+        column: frame[column].map(
+            lambda value: "" if pd.isna(value) else f"{value:.{MONEY_DECIMALS}f}".replace(".", DECIMAL)
+        )
+        for column in money_columns
+    }
+    text = (
+        neutralise(frame)
+        .assign(**money)
+        .to_csv(index=False, sep=DELIMITER, decimal=DECIMAL, lineterminator="\r\n")
+    )
     return "\ufeff".encode() + text.encode("utf-8")
 
 
@@ -155,13 +273,27 @@ def write_exports(
     created_at: datetime,
 ) -> dict[str, Any]:
     """Write every segment and the manifest into <export_dir>/<as_of>/, replacing it at once."""
+    staging, target, manifest = stage_exports(export_dir, as_of, prepared, gates, created_at)
+    swap_in(staging, target)
+    return manifest
+
+
+def stage_exports(
+    export_dir: Path,
+    as_of: date,
+    prepared: list[PreparedSegment],
+    gates: dict[str, Any],
+    created_at: datetime,
+) -> tuple[Path, Path, dict[str, Any]]:
+    """Write every segment and the manifest into a hidden folder beside <export_dir>/<as_of>/; returns that
+    folder, the folder it is to replace, and the manifest. A failure removes the hidden folder."""
     target = export_dir / as_of.isoformat()
     staging = export_dir / f".{as_of.isoformat()}.partial-{uuid.uuid4().hex}"
     staging.mkdir(parents=True)
     try:
         entries = []
         for item in prepared:
-            content = _csv_bytes(item.rows)
+            content = _csv_bytes(item.rows, item.money_columns)
             file_name = f"{item.segment.name}.csv"
             (staging / file_name).write_bytes(content)
             entries.append(
@@ -169,9 +301,12 @@ def write_exports(
                     "name": item.segment.name,
                     "file": file_name,
                     "channel": item.segment.channel,
+                    "purpose": item.segment.purpose,
                     "owner": item.segment.owner,
                     "rows": len(item.rows),
                     "opted_out_removed": item.opted_out_removed,
+                    "open_complaint_removed": item.open_complaint_removed,
+                    "cells_cleaned": item.cells_cleaned,
                     "columns": list(item.segment.allowed_columns),
                     "sha256": hashlib.sha256(content).hexdigest(),
                     "delimiter": DELIMITER,
@@ -185,19 +320,25 @@ def write_exports(
             "gates": gates,
             "segments": entries,
         }
-        (staging / "manifest.json").write_text(
-            json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8"
-        )
-        _swap_in(staging, target)
+        write_manifest(staging, manifest)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return manifest
+    return staging, target, manifest
 
 
-def _swap_in(staging: Path, target: Path) -> None:
-    """Replace `target` by `staging` with renames; the old folder is removed only once the new one is in."""
-    retired = target.with_name(f".{target.name}.retired-{uuid.uuid4().hex}")
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    (folder / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8"
+    )
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Replace folder `target` by `staging` with renames; the old folder is removed only once the new one is
+    in. Made again after an interruption, it finishes what is left (nothing, if `staging` is already in)."""
+    if not staging.exists():
+        return
+    retired = target.with_name(f".{target.name}.retired-{staging.name.rsplit('-', 1)[-1]}")
     if target.exists():
         target.rename(retired)
     staging.rename(target)

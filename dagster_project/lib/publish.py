@@ -1,5 +1,10 @@
-"""Publishing for BI (DESIGN §8): the marts and segments copied into a new serving file that replaces
-C360_SERVING by one rename.
+"""Publishing for BI (docs/delivery.md): the marts, and the segments' rows exactly as they were exported,
+copied into a new serving file that replaces C360_SERVING by one rename (lib/delivery.py makes that rename
+together with the export folder's).
+
+A segment table in the serving file holds the rows of its export (consent and complaint rules applied, cells
+cleaned: lib/exports.prepare), never the segment view of the warehouse: a BI user must not be able to take out
+a customer the export refused. Without prepared segments, no segment table is published.
 
 A DuckDB file has one writer or many readers across processes, never both: BI tools and notebooks read the
 serving file, never the warehouse, so they never block a run and a run never blocks them. A reader that
@@ -29,7 +34,10 @@ from pathlib import Path
 
 import duckdb
 
-PUBLISHED_SCHEMAS = ("marts", "segments")
+from dagster_project.lib.exports import SEGMENT_SCHEMA, PreparedSegment
+
+PUBLISHED_SCHEMAS = ("marts", SEGMENT_SCHEMA)
+COPIED_SCHEMAS = ("marts",)  # copied from the warehouse; segments come from their exports' rows
 ROW_VERSION = "built_at"  # the column dbt stamps with the start of the build that wrote the row
 
 
@@ -39,6 +47,24 @@ class Publication:
     tables: dict[str, int]  # schema.table -> rows
     bytes: int
     copied: dict[str, int]  # schema.table -> rows written into the file by this publish
+
+
+@dataclass(frozen=True)
+class StagedPublication:
+    """A complete new serving file at `partial`, not yet renamed over `serving`."""
+
+    partial: Path
+    serving: Path
+    tables: dict[str, int]
+    copied: dict[str, int]
+
+    def publication(self) -> Publication:
+        return Publication(self.serving, self.tables, self.serving.stat().st_size, self.copied)
+
+
+def partial_name(serving: Path) -> str:
+    """The prefix of a serving file being written (a leftover of one a killed run was writing)."""
+    return f".{serving.name}.partial-"
 
 
 def keys_of_tables_built_by_parts(manifest_path: Path) -> dict[str, tuple[str, ...]]:
@@ -69,20 +95,36 @@ def publish(
     published_at: datetime,
     run_id: str,
     keys_by_table: Mapping[str, Sequence[str]] | None = None,
+    segments: Sequence[PreparedSegment] = (),
 ) -> Publication:
-    """Copy every table and view of PUBLISHED_SCHEMAS from the warehouse `connection` into a new file, with a
-    one-row marts.publication (when, which run, as_of, DuckDB version), then move it over `serving`.
-    `keys_by_table` names the tables built by parts (see the module docstring) and their keys."""
+    """stage_publication, then move the new file over `serving`."""
+    staged = stage_publication(connection, serving, published_at, run_id, keys_by_table, segments)
+    os.replace(staged.partial, serving)
+    return staged.publication()
+
+
+def stage_publication(
+    connection: duckdb.DuckDBPyConnection,
+    serving: Path,
+    published_at: datetime,
+    run_id: str,
+    keys_by_table: Mapping[str, Sequence[str]] | None = None,
+    segments: Sequence[PreparedSegment] = (),
+) -> StagedPublication:
+    """Write a new serving file beside `serving`: every table and view of COPIED_SCHEMAS from the warehouse
+    `connection`, a table per prepared segment holding its exported rows, and a one-row marts.publication
+    (when, which run, as_of, DuckDB version). `keys_by_table` names the tables built by parts (see the module
+    docstring) and their keys. A failure removes the partial file."""
     keys_by_table = keys_by_table or {}
     serving.parent.mkdir(parents=True, exist_ok=True)
-    partial = serving.with_name(f".{serving.name}.partial-{uuid.uuid4().hex}")
+    partial = serving.with_name(f"{partial_name(serving)}{uuid.uuid4().hex}")
     relations = connection.execute(
         """
         select table_schema, table_name from information_schema.tables
         where table_catalog = current_database() and table_schema in (select unnest($schemas))
         order by 1, 2
         """,
-        {"schemas": list(PUBLISHED_SCHEMAS)},
+        {"schemas": list(COPIED_SCHEMAS)},
     ).fetchall()
     tables: dict[str, int] = {}
     copied: dict[str, int] = {}
@@ -104,7 +146,11 @@ def publish(
                 f'select count(*) from serving.{schema}."{name}"'
             ).fetchone()[0]
             copied[relation] = tables[relation] if changed is None else changed
-        for schema, name in previous - set(relations) - {("marts", "publication")}:
+        for item in segments:
+            relation = item.segment.relation
+            tables[relation] = copied[relation] = _write_segment(connection, item)
+        published = set(relations) | {(SEGMENT_SCHEMA, item.segment.name) for item in segments}
+        for schema, name in previous - published - {("marts", "publication")}:
             connection.execute(f'drop table serving.{schema}."{name}"')  # no longer in the warehouse
         connection.execute(
             """
@@ -115,7 +161,6 @@ def publish(
             {"at": published_at, "run": run_id},
         )
         connection.execute("detach serving")
-        os.replace(partial, serving)
     except BaseException:
         if "serving" in {
             row[0] for row in connection.execute("select database_name from duckdb_databases()").fetchall()
@@ -124,7 +169,24 @@ def publish(
         for leftover in (partial, partial.with_name(partial.name + ".wal")):
             leftover.unlink(missing_ok=True)
         raise
-    return Publication(serving, tables, serving.stat().st_size, copied)
+    return StagedPublication(partial, serving, tables, copied)
+
+
+def _write_segment(connection: duckdb.DuckDBPyConnection, item: PreparedSegment) -> int:
+    """serving.segments.<name> := the segment's exported rows (money as DECIMAL(18, 2)); returns the rows."""
+    columns = ", ".join(
+        f'"{column}"::decimal(18, 2) as "{column}"' if column in item.money_columns else f'"{column}"'
+        for column in item.rows.columns
+    )
+    connection.register("_segment_rows", item.rows)
+    try:
+        connection.execute(
+            f'create or replace table serving.{SEGMENT_SCHEMA}."{item.segment.name}" as '
+            f"select {columns} from _segment_rows"
+        )
+    finally:
+        connection.unregister("_segment_rows")
+    return len(item.rows)
 
 
 def _attach_copy_of_previous(connection: duckdb.DuckDBPyConnection, serving: Path, partial: Path) -> None:
