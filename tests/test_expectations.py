@@ -138,9 +138,15 @@ CASES: dict[str, tuple[dict, list[tuple[dict, str]]]] = {
         [({"value_tier": "gold"}, "value_tier"), ({"profit": None}, "profit")],
     ),
     "segment": (
-        {"customer_id": 1, "consent_status": "opt_in", "has_formula_like_cell": False},
+        {
+            "customer_id": 1,
+            "consent_status": "opt_in",
+            "promotion_to_open_complaint": False,
+            "has_formula_like_cell": False,
+        },
         [
             ({"consent_status": "opt_out"}, "consent_status"),
+            ({"promotion_to_open_complaint": True}, "promotion_to_open_complaint"),
             ({"has_formula_like_cell": True}, "has_formula_like_cell"),
             ({"customer_id": 1}, "customer_id"),
         ],

@@ -185,3 +185,17 @@ def test_the_uniqueness_test_finds_a_repeated_key_and_nothing_else(built_sample,
             """
         ).fetchone()
         assert connection.execute(compiled).fetchall() == [(*doubled, 2)]
+
+
+def test_dbt_models_report_their_row_counts_to_dagster(built):
+    _, warehouse, result = built
+    counted = {}
+    for step in ("dbt_models", "dbt_models_after_clv"):
+        for event in result.asset_materializations_for_node(step):
+            counted[tuple(event.asset_key.path)] = event.metadata["dagster/row_count"].value
+    assert len(counted) > 30
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        for key in [("marts", "customer_360"), ("marts", "dim_customers"), ("staging", "stg_raw__purchases")]:
+            assert (
+                counted[key] == connection.execute(f"select count(*) from {'.'.join(key)}").fetchone()[0] > 0
+            )

@@ -1,14 +1,16 @@
 """Ingest assets: one per raw family, loading every extract file into raw.<family> (DESIGN §4), and the
 freshness checks that warn when a family's extracts stop arriving."""
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from dagster_project.defs.exports import SEGMENTS
 from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource
 from dagster_project.lib.contracts import FAMILIES, Family
 from dagster_project.lib.delivery import recover
 from dagster_project.lib.ingest import load_family
+from dagster_project.lib.opt_outs import honour
 from dagster_project.lib.warehouse import connect
 
 
@@ -30,8 +32,23 @@ def ingest_asset(family: Family) -> dg.AssetsDefinition:
         # A run's first steps: finish or clean up what a killed run left (a no-op once done).
         for line in recover(config.warehouse, config.export_dir, config.serving):
             context.log.warning(line)
+        loaded_at = datetime.now(UTC).replace(tzinfo=None)
+        applied: dict[str, object] = {}
         with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
-            load = load_family(connection, config.raw_dir, family, config.max_quarantine_share)
+            load = load_family(connection, config.raw_dir, family, config.max_quarantine_share, loaded_at)
+            if family.name == "consents" and load.rows_loaded:
+                # Before anything can fail: what is already delivered honours the opt-outs just loaded.
+                honoured = honour(
+                    connection,
+                    loaded_at,
+                    config.export_dir,
+                    config.serving,
+                    {segment.name: segment.channel for segment in SEGMENTS},
+                    loaded_at,
+                )
+                if honoured.removed:
+                    context.log.warning(honoured.summary())
+                applied = {"opt_outs_applied_to_delivered": dg.MetadataValue.json(honoured.removed)}
         for outcome in load.files:
             if outcome.status == "loaded":
                 context.log.info(f"{outcome.relative_path}: {outcome.rows_loaded} rows loaded")
@@ -55,6 +72,7 @@ def ingest_asset(family: Family) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata={
                 **delivery,
+                **applied,
                 "dagster/row_count": load.table_rows,
                 "files_loaded": len(load.with_status("loaded")),
                 "files_already_loaded": len(load.with_status("already_loaded")),

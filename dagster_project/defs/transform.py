@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 import pyarrow
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
@@ -33,6 +34,24 @@ class Translator(DagsterDbtTranslator):
         if dbt_resource_props.get("resource_type") == "seed" or len(fqn) < 3:
             return "staging"
         return fqn[1]
+
+
+RELATIONS = {
+    unique_id: f'"{node["schema"]}"."{node["alias"]}"'
+    for unique_id, node in json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))["nodes"].items()
+    if node["resource_type"] in ("model", "seed", "snapshot")
+}
+
+
+def with_row_counts(connection: duckdb.DuckDBPyConnection, events: list[Any]) -> Iterator[Any]:
+    """The dbt step's events, each model's and seed's output with `dagster/row_count` added."""
+    for event in events:
+        unique_id = getattr(event, "metadata", {}).get("unique_id")
+        relation = RELATIONS.get(unique_id.value if hasattr(unique_id, "value") else unique_id)
+        if isinstance(event, dg.Output | dg.AssetMaterialization) and relation:
+            rows = connection.execute(f"select count(*) from {relation}").fetchone()[0]
+            event = event.with_metadata({**event.metadata, "dagster/row_count": rows})
+        yield event
 
 
 def dbt_target_path(settings: Settings, step: str) -> Path:
@@ -76,14 +95,18 @@ def _dbt_step(name: str, description: str, **selection: str) -> dg.AssetsDefinit
             invocation = dbt.cli(
                 arguments, context=context, target_path=dbt_target_path(config, name), raise_on_error=False
             )
-            yield from invocation.stream()
+            # Held until dbt has let go of the warehouse: each model's materialization then carries its row
+            # count (dagster/row_count), which only a query after the build can give (dbt holds the file).
+            events = list(invocation.stream())
         error = invocation.get_error()
         if error is not None and is_lock_error(error):  # taken again between our wait and dbt's open
             raise dg.RetryRequested(max_retries=2, seconds_to_wait=30) from error
+        with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
+            yield from with_row_counts(connection, events)
+            if error is None:
+                dbt_builds.finish_build(connection, name, context.run_id)
         if error is not None:
             raise error
-        with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
-            dbt_builds.finish_build(connection, name, context.run_id)
 
     build.__doc__ = description
     return dbt_assets(
