@@ -35,10 +35,9 @@ $(MANIFEST): $(INSTALLED) $(DBT_SOURCES)
 	cd dbt && ../$(BIN)/dbt parse --quiet --project-dir . --profiles-dir .
 	touch $@
 
-## run: materialize every asset on data/raw (or $$C360_RAW_DIR) and print what was built
+## run: materialize every asset on data/raw (or $$C360_RAW_DIR) and print where the results are (or what failed)
 run: $(MANIFEST)
-	$(BIN)/dagster asset materialize -m dagster_project.definitions --select '*'
-	$(BIN)/python -m dagster_project.summary
+	$(BIN)/python -m dagster_project.run
 
 ## dev: the Dagster UI on the same code location
 dev: $(MANIFEST)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import dagster as dg
 
 from dagster_project.defs import automation, clv, exports, ingest, quality, transform
+from dagster_project.defs.console import concise_console
 from dagster_project.defs.resources import SettingsResource, resources
 
 defs = dg.Definitions.merge(
@@ -19,7 +20,9 @@ defs = dg.Definitions.merge(
     exports.defs,
     automation.defs,
     # One process, one step at a time: DuckDB allows a single writer.
-    dg.Definitions(resources=resources(), executor=dg.in_process_executor),
+    dg.Definitions(
+        resources=resources(), executor=dg.in_process_executor, loggers={"console": concise_console}
+    ),
 )
 
 

@@ -1,9 +1,123 @@
-"""Print where the warehouse is and what it holds: ``python -m dagster_project.summary``."""
+"""What a run says at its end (`make run`): where the results are, or what failed and what to do next. And
+``python -m dagster_project.summary``: every table of the warehouse with its rows."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from dagster_project.defs.console import error_text
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import connect, table_row_counts
+
+FAILURE_CHARACTERS = 700  # of one failure's message in the "What failed" block
+
+
+def _metadata(result: dg.ExecuteInProcessResult, key: list[str]) -> dict[str, object]:
+    for event in result.get_asset_materialization_events():
+        if event.asset_key == dg.AssetKey(key):
+            return {name: value.value for name, value in event.materialization.metadata.items()}
+    return {}
+
+
+def success_lines(result: dg.ExecuteInProcessResult, settings: Settings, seconds: float) -> list[str]:
+    """The closing account of a successful run: customers, CLV, gates, exports, serving file, where to look."""
+    identity = _metadata(result, ["marts", "identity_match_quality"])
+    exports = _metadata(result, ["exports", "segments"])
+    serving = _metadata(result, ["publish", "serving"])
+    clv = _metadata(result, ["marts", "clv_status"])
+    checks = result.get_asset_check_evaluations()
+    warned = [check for check in checks if not check.passed]
+    lines = [
+        f"customer360: run {result.run_id} succeeded in {seconds:.0f} s (as_of {exports.get('as_of', '?')})"
+    ]
+    if identity:
+        matched = (
+            f"  customers     {identity['customers']:,} from {identity['source_records']:,} source records"
+        )
+        if "pairwise_precision" in identity:
+            matched += (
+                f"; identity precision {identity['pairwise_precision']:.4f}, recall "
+                f"{identity['pairwise_recall']:.4f} against {identity['truth_file']}"
+            )
+        lines.append(matched)
+    if clv:
+        lines.append(f"  CLV           {clv['clv_status']}")
+    reports = sorted(
+        {str(check.metadata["report"].value) for check in checks if check.metadata.get("report")}
+    )
+    lines.append(
+        f"  gates         {len(checks) - len(warned)} of {len(checks)} checks passed"
+        + (f", {len(warned)} warned" if warned else "")
+        + (f"; report {reports[-1]}" if reports else "")
+    )
+    folder = exports.get("export_folder")
+    if folder:
+        lines.append(f"  exports       {folder}/ (manifest.json)")
+        manifest = json.loads((Path(str(folder)) / "manifest.json").read_text(encoding="utf-8"))
+        for entry in manifest["segments"]:
+            lines.append(
+                f"    {entry['file']:<36}{entry['rows']:>9,} rows  ({entry['opted_out_removed']:,} opted out of "
+                f"{entry['channel']}, {entry['open_complaint_removed']:,} with an open complaint: removed)"
+            )
+    if serving:
+        lines.append(
+            f"  serving file  {serving['path']} ({len(serving['tables'])} tables, for BI tools read-only)"
+        )
+    lines.append(f"  warehouse     {settings.warehouse} (every table: python -m dagster_project.summary)")
+    lines.append("  full log      make dev -> Runs, or C360_LOG_LEVEL=debug make run")
+    return lines
+
+
+def failure_lines(result: dg.ExecuteInProcessResult, settings: Settings, seconds: float) -> list[str]:
+    """The "What failed" block: each failed step or blocking check with its message, where the details are
+    and what to do next."""
+    lines = [f"customer360: run {result.run_id} FAILED after {seconds:.0f} s", "", "What failed"]
+    ingest = gates = other = False
+    for event in result.get_step_failure_events():
+        error = event.event_specific_data.error
+        if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
+            continue  # said below, by the check itself
+        ingest = ingest or event.step_key.startswith("raw__")
+        other = other or not event.step_key.startswith("raw__")
+        lines.append(f"  step {event.step_key}: {error_text(error, FAILURE_CHARACTERS)}")
+    reports = []
+    for check in result.get_asset_check_evaluations():
+        if not check.passed and check.severity == dg.AssetCheckSeverity.ERROR:
+            gates = True
+            lines.append(
+                f"  check {check.check_name} on {check.asset_key.to_user_string()}: {check.description}"
+            )
+            if check.metadata.get("report"):
+                reports.append(str(check.metadata["report"].value))
+    lines.append("Details")
+    if ingest:
+        lines.append("  select file_path, message from raw._load_log where status = 'rejected';")
+        lines.append("  select column_name, reason, count(*) from raw._quarantine group by all")
+    if reports:
+        lines.append(f"  validation report: {reports[-1]}")
+    lines.append(f"  make dev -> Runs -> {result.run_id}, or C360_LOG_LEVEL=debug make run")
+    lines.append("Next")
+    if ingest:
+        lines.append(
+            "  fix or replace the file named above (or declare its dialect in sources.yml), then make run"
+        )
+        lines.append("  again: files already loaded are not loaded twice")
+    if gates:
+        lines.append(
+            "  the report lists each failed expectation with its counts; fix the data at its source,"
+        )
+        lines.append("  deliver it again and make run")
+    if other and not ingest and not gates:
+        lines.append(
+            "  read the message above; make run again once its cause is fixed (the run recovers by itself)"
+        )
+    lines.append(
+        f"  nothing was delivered: the exports and serving file ({settings.serving}) are the last good run's"
+    )
+    return lines
 
 
 def main() -> None:
@@ -12,17 +126,10 @@ def main() -> None:
         raise SystemExit(f"no warehouse at {settings.warehouse}: run `make run` first")
     with connect(settings.warehouse, read_only=True) as connection:
         counts = table_row_counts(connection)
-        rejected = (
-            connection.execute("select count(*) from raw._load_log where status = 'rejected'").fetchone()[0]
-            if any(name == "_load_log" for _, name, _, _ in counts)
-            else 0
-        )
-    print(f"\nwarehouse: {settings.warehouse}\nraw extracts: {settings.raw_dir}\n")
+    print(f"warehouse: {settings.warehouse}\nraw extracts: {settings.raw_dir}\n")
     print(f"{'relation':<48}{'kind':<7}{'rows':>12}")
     for schema, name, kind, rows in counts:
         print(f"{schema + '.' + name:<48}{kind:<7}{rows:>12,}")
-    if rejected:
-        print(f"\n{rejected} file load(s) rejected: select * from raw._load_log where status = 'rejected'")
 
 
 if __name__ == "__main__":

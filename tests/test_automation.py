@@ -18,7 +18,9 @@ from dagster_project.lib.ingest import load_family
 
 def evaluate(raw: Path, cursor: str | None = None) -> dg.SensorResult:
     context = dg.build_sensor_context(
-        cursor=cursor, resources={"settings": SettingsResource(overrides={"raw_dir": str(raw)})}
+        cursor=cursor,
+        resources={"settings": SettingsResource(overrides={"raw_dir": str(raw)})},
+        instance=dg.DagsterInstance.ephemeral(),
     )
     return new_extracts(context)
 

@@ -1,7 +1,9 @@
-"""Automation: the daily schedule and the new-extract sensor, both materializing the whole graph (DESIGN §2).
+"""Automation: the daily schedule and the new-extract sensor, both materializing the whole graph
+(docs/architecture.md).
 
 One run at a time: the instance queue (dagster_home/dagster.yaml, max_concurrent_runs: 1) and the warehouse
-pool keep a scheduled run and a sensor run from ever writing the warehouse together.
+pool keep a scheduled run and a sensor run from ever writing the warehouse together. Both first end the runs
+whose process died (defs/liveness.py), which would otherwise keep the queue's place and the pool's slot.
 """
 
 import hashlib
@@ -9,6 +11,7 @@ import json
 
 import dagster as dg
 
+from dagster_project.defs.liveness import end_dead_runs
 from dagster_project.defs.resources import SettingsResource
 from dagster_project.lib.contracts import FAMILIES
 from dagster_project.lib.ingest import discover_files, file_sha256
@@ -16,13 +19,15 @@ from dagster_project.lib.settings import Settings
 
 everything = dg.define_asset_job(
     "materialize_everything",
-    selection=dg.AssetSelection.all(include_sources=False),
+    selection=dg.AssetSelection.all(),
     description="Every asset and gate: ingest, dbt, CLV, gates, exports, publishing.",
+    # Dagster instantiates a job's loggers only when the run config names them: customer360's console.
+    config={"loggers": {"console": {"config": {}}}},
 )
 
 
 def daily_schedule(settings: Settings) -> dg.ScheduleDefinition:
-    return dg.ScheduleDefinition(
+    @dg.schedule(
         name="daily_refresh",
         job=everything,
         cron_schedule=settings.schedule_cron,
@@ -30,6 +35,12 @@ def daily_schedule(settings: Settings) -> dg.ScheduleDefinition:
         description="The whole graph every day (C360_SCHEDULE_CRON in C360_SCHEDULE_TIMEZONE).",
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
+    def daily_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        for line in end_dead_runs(context.instance):  # else a killed run would hold the queue for ever
+            context.log.warning(line)
+        return dg.RunRequest()
+
+    return daily_refresh
 
 
 def delivered_files(settings: Settings, known: dict[str, list]) -> dict[str, list]:
@@ -58,6 +69,8 @@ def delivered_files(settings: Settings, known: dict[str, list]) -> dict[str, lis
     "new contents' hashes, so the same delivery (even renamed) never runs twice.",
 )
 def new_extracts(context: dg.SensorEvaluationContext, settings: SettingsResource) -> dg.SensorResult:
+    for line in end_dead_runs(context.instance):  # else a killed run would hold the queue for ever
+        context.log.warning(line)
     config = settings.get()
     cursor = json.loads(context.cursor) if context.cursor else {"files": {}, "seen": []}
     files = delivered_files(config, cursor["files"])

@@ -13,6 +13,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, DbtProject
 from packaging.version import Version
 
+from dagster_project.defs.liveness import hold_run_lock
 from dagster_project.lib.settings import Settings
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
@@ -27,6 +28,10 @@ class SettingsResource(dg.ConfigurableResource):
     Read when a step runs, never when the code location loads."""
 
     overrides: dict[str, str] = {}  # noqa: RUF012 (pydantic copies defaults)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Every step uses the settings: its run is marked alive for as long as this process lives.
+        hold_run_lock(context.instance, context.run_id)
 
     def get(self) -> Settings:
         return Settings.load(self.overrides)

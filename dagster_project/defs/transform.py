@@ -3,6 +3,7 @@ steps around the CLV asset."""
 
 import json
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, redirect_stdout
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import duckdb
 import pyarrow
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from dagster_project.defs.console import debug_logging
 from dagster_project.defs.resources import (
     DBT_PROJECT_DIR,
     WAREHOUSE_POOL,
@@ -52,6 +54,17 @@ def with_row_counts(connection: duckdb.DuckDBPyConnection, events: list[Any]) ->
             rows = connection.execute(f"select count(*) from {relation}").fetchone()[0]
             event = event.with_metadata({**event.metadata, "dagster/row_count": rows})
         yield event
+
+
+@contextmanager
+def dbt_console(target: Path) -> Iterator[None]:
+    """dbt's console lines into <target>/dbt_console.log, unless C360_LOG_LEVEL=debug."""
+    if debug_logging():
+        yield
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    with (target / "dbt_console.log").open("w", encoding="utf-8") as log, redirect_stdout(log):
+        yield
 
 
 def dbt_target_path(settings: Settings, step: str) -> Path:
@@ -97,7 +110,9 @@ def _dbt_step(name: str, description: str, **selection: str) -> dg.AssetsDefinit
             )
             # Held until dbt has let go of the warehouse: each model's materialization then carries its row
             # count (dagster/row_count), which only a query after the build can give (dbt holds the file).
-            events = list(invocation.stream())
+            # dbt's own lines (dagster-dbt echoes them on stdout) go to a file beside its target folder.
+            with dbt_console(dbt_target_path(config, name)):
+                events = list(invocation.stream())
         error = invocation.get_error()
         if error is not None and is_lock_error(error):  # taken again between our wait and dbt's open
             raise dg.RetryRequested(max_retries=2, seconds_to_wait=30) from error
