@@ -263,3 +263,24 @@ def test_the_second_publish_holds_what_the_warehouse_holds_and_copies_only_the_n
     copied = published["rows_copied"].value
     assert copied["marts.customer_rfmt_history"] == new_snapshot > 0
     assert copied["marts.fct_purchases"] == published["tables"].value["marts.fct_purchases"]
+
+
+def test_every_published_table_and_column_carries_its_description(built_sample):
+    """BI tools (DBeaver, Metabase, ...) show DuckDB's comments: every table and column of the serving file has
+    one, from dbt's YAML."""
+    folder, _ = built_sample
+    with duckdb.connect(str(folder / "serving.duckdb"), read_only=True) as reader:
+        columns = reader.execute(
+            "select schema_name || '.' || table_name || '.' || column_name, comment from duckdb_columns() "
+            "where schema_name in ('marts', 'segments')"
+        ).fetchall()
+        tables = reader.execute(
+            "select schema_name || '.' || table_name, comment from duckdb_tables() "
+            "where schema_name in ('marts', 'segments')"
+        ).fetchall()
+        example = reader.execute(
+            "select comment from duckdb_columns() where table_name = 'customer_360' and column_name = 'open_complaints'"
+        ).fetchone()[0]
+    assert len(columns) > 250 and [name for name, comment in columns if not comment] == []
+    assert len(tables) > 20 and [name for name, comment in tables if not comment] == []
+    assert example.startswith("Complaints not resolved")

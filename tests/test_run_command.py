@@ -82,7 +82,9 @@ def test_a_run_killed_during_dbt_is_got_past_by_the_next_run_with_the_numbers_of
     again = make_run(killed, timeout=400)  # without the fix: waits for the dead run's pool slot, for ever
     assert again.returncode == 0, again.stdout[-3000:]
     assert "ended run" in again.stdout and "its process had died" in again.stdout
-    assert make_run(clean).returncode == 0
+    completed = make_run(clean)
+    assert completed.returncode == 0
+    says_where_the_results_are(completed.stdout, clean)
 
     def numbers(folder: Path) -> tuple:
         with duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True) as connection:
@@ -98,17 +100,13 @@ def test_a_run_killed_during_dbt_is_got_past_by_the_next_run_with_the_numbers_of
     assert numbers(killed) == numbers(clean)
 
 
-def test_a_successful_run_says_where_the_results_are_in_a_few_lines(tmp_path):
-    write_tiny_dataset(tmp_path / "raw")
-    completed = make_run(tmp_path)
-    assert completed.returncode == 0, completed.stdout[-3000:]
-    lines = completed.stdout.splitlines()
-    assert len(lines) <= 60, completed.stdout
-    text = completed.stdout
-    assert f"serving file  {tmp_path / 'serving.duckdb'}" in text
-    assert f"exports       {tmp_path / 'exports'}" in text and "champions_loyalty_email.csv" in text
-    assert "CLV           not fitted: 3 repeat buyers" in text
-    assert "DEBUG" not in text and "STEP_START" not in text
+def says_where_the_results_are(stdout: str, folder: Path) -> None:
+    """A successful run's account: a few lines, naming the serving file and the export folder."""
+    assert len(stdout.splitlines()) <= 60, stdout
+    assert f"serving file  {folder / 'serving.duckdb'}" in stdout
+    assert f"exports       {folder / 'exports'}" in stdout and "champions_loyalty_email.csv" in stdout
+    assert "CLV           not fitted: 3 repeat buyers" in stdout
+    assert "DEBUG" not in stdout and "STEP_START" not in stdout
 
 
 @pytest.mark.parametrize("header", ["order_id,source_customer_id,purchased_at,valor,product_type,store_type"])

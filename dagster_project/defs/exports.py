@@ -14,7 +14,7 @@ from dagster_project.lib import gates
 from dagster_project.lib.delivery import deliver
 from dagster_project.lib.expectations import GateResult, load_suite, suite_path, validate
 from dagster_project.lib.exports import Segment, consent_channels, prepare, segments_from_manifest
-from dagster_project.lib.publish import keys_of_tables_built_by_parts
+from dagster_project.lib.publish import descriptions_from_manifest, keys_of_tables_built_by_parts
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import connect
 
@@ -22,6 +22,7 @@ SEGMENTS = segments_from_manifest(
     dbt_project.manifest_path, consent_channels(DBT_PROJECT_DIR / "dbt_project.yml")
 )
 TABLES_BUILT_BY_PARTS = keys_of_tables_built_by_parts(dbt_project.manifest_path)
+DESCRIPTIONS = descriptions_from_manifest(dbt_project.manifest_path)
 SEGMENT_SUITE = "segment"  # for every segment, unless expectations/segment_<name>.json exists
 
 
@@ -130,6 +131,7 @@ def delivery(context: dg.AssetExecutionContext, settings: SettingsResource) -> I
             context.run.run_id,
             at,
             TABLES_BUILT_BY_PARTS,
+            DESCRIPTIONS,
         )
     segments = delivered.manifest["segments"]
     for entry in segments:

@@ -1,4 +1,4 @@
-"""Ingest assets: one per raw family, loading every extract file into raw.<family> (DESIGN §4), and the
+"""Ingest assets: one per raw family, loading every extract file into raw.<family> (docs/contracts.md), and the
 freshness checks that warn when a family's extracts stop arriving."""
 
 from datetime import UTC, datetime, timedelta

@@ -1,4 +1,4 @@
-"""Quality: the blocking data-quality gates (DESIGN §8) as Dagster asset checks, and how well identity
+"""Quality: the blocking data-quality gates (docs/delivery.md) as Dagster asset checks, and how well identity
 matching did. Raw gates stop dbt; mart gates stop what reads the marts (the dbt models after CLV, exports)."""
 
 from collections.abc import Callable

@@ -1,4 +1,4 @@
-"""Resources shared by every stage: the settings (DESIGN §9) and the dbt CLI."""
+"""Resources shared by every stage: the settings (docs/architecture.md) and the dbt CLI."""
 
 import os
 import shutil

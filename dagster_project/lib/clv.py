@@ -1,4 +1,4 @@
-"""Lifetime-value models (DESIGN §7): BG/NBD, Pareto/NBD or MBG/NBD for repeat purchases and Gamma-Gamma for
+"""Lifetime-value models (docs/metrics.md): BG/NBD, Pareto/NBD or MBG/NBD for repeat purchases and Gamma-Gamma for
 spend, from `lifetimes`. The only module that imports lifetimes.
 
 Fits run on sufficient statistics: the unique (frequency, recency, T) rows with their counts as weights,

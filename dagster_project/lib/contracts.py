@@ -1,4 +1,4 @@
-"""The raw extract contract (DESIGN §4): families, their canonical columns, types and required columns."""
+"""The raw extract contract (docs/contracts.md): families, their canonical columns, types and required columns."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 
 from dagster_project.lib.exports import PreparedSegment, stage_exports, swap_in
-from dagster_project.lib.publish import Publication, partial_name, stage_publication
+from dagster_project.lib.publish import Descriptions, Publication, partial_name, stage_publication
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,13 @@ def deliver(
     run_id: str,
     at: datetime,
     keys_by_table: dict[str, tuple[str, ...]] | None = None,
+    descriptions: Descriptions | None = None,
 ) -> Delivered:
     """Write the exports and the serving file (its segment tables = the exported rows), then put both in place."""
     recover(warehouse, export_dir, serving)
     staged_folder, target, manifest = stage_exports(export_dir, as_of, prepared, gates, at)
     try:
-        staged = stage_publication(connection, serving, at, run_id, keys_by_table, prepared)
+        staged = stage_publication(connection, serving, at, run_id, keys_by_table, prepared, descriptions)
     except BaseException:
         shutil.rmtree(staged_folder, ignore_errors=True)
         raise

@@ -1,4 +1,4 @@
-"""Per-source file dialects, declared in ``<raw_dir>/sources.yml`` (DESIGN §4).
+"""Per-source file dialects, declared in ``<raw_dir>/sources.yml`` (docs/contracts.md).
 
 A source system (the folder name under ``<raw_dir>/<family>/``) with no entry is read as canonical:
 UTF-8 CSV, comma separator, ``.`` decimal point, ISO dates, canonical column names.

@@ -1,4 +1,4 @@
-"""Data-quality gates (DESIGN §8): Great Expectations 1.x suites, kept as `expectations/<name>.json` and reviewed
+"""Data-quality gates (docs/delivery.md): Great Expectations 1.x suites, kept as `expectations/<name>.json` and reviewed
 like code, validated on in-memory pandas batches (GX's SQL datasource returns empty results on DuckDB).
 The only module that imports great_expectations.
 

@@ -1,4 +1,4 @@
-"""The data-quality gates on warehouse tables (DESIGN §8): batches read from DuckDB, validated with the suites
+"""The data-quality gates on warehouse tables (docs/delivery.md): batches read from DuckDB, validated with the suites
 of lib/expectations.py, verdicts logged in raw._gate_log and written as a Markdown report.
 
 Raw gate: each newly loaded file is validated on its own rows before dbt reads them. A file that fails is

@@ -1,5 +1,5 @@
 """Identity matching quality: cluster sizes, blocked keys, key issues and, against a truth file,
-pairwise precision and recall (DESIGN §6.6). Counts only: no key values, no personal data."""
+pairwise precision and recall (docs/identity.md). Counts only: no key values, no personal data."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Load raw extract files into ``raw.<family>`` (DESIGN §4).
+"""Load raw extract files into ``raw.<family>`` (docs/contracts.md).
 
 Every file is one unit of work in its own transaction:
   * a file whose content hash is already in ``raw._load_log`` as loaded adds nothing (re-delivery);

@@ -67,6 +67,43 @@ def partial_name(serving: Path) -> str:
     return f".{serving.name}.partial-"
 
 
+# The one table publishing itself writes.
+PUBLICATION_DESCRIPTIONS = {
+    "": "One row: when this serving file was published, by which run, for which as_of, by which DuckDB.",
+    "published_at": "When the file was published (UTC).",
+    "run_id": "The Dagster run that published it.",
+    "as_of": "The observation date of its marts.",
+    "duckdb_version": "The DuckDB version that wrote it.",
+}
+
+Descriptions = Mapping[str, Mapping[str, str]]  # schema.table -> {"": the table's, column: the column's}
+
+
+def descriptions_from_manifest(manifest_path: Path) -> dict[str, dict[str, str]]:
+    """schema.table -> its description ("") and its columns' descriptions, for every published dbt model and
+    every source table (the marts Python assets write), from dbt's manifest."""
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    described: dict[str, dict[str, str]] = {"marts.publication": dict(PUBLICATION_DESCRIPTIONS)}
+    entries = [
+        (node["schema"], node["alias"], node)
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["schema"] in PUBLISHED_SCHEMAS
+    ] + [
+        (source["schema"], source.get("identifier") or source["name"], source)
+        for source in manifest["sources"].values()
+        if source["schema"] in PUBLISHED_SCHEMAS
+    ]
+    for schema, name, entry in entries:
+        described[f"{schema}.{name}"] = {
+            "": " ".join(entry.get("description", "").split()),
+            **{
+                column: " ".join(spec.get("description", "").split())
+                for column, spec in entry["columns"].items()
+            },
+        }
+    return described
+
+
 def keys_of_tables_built_by_parts(manifest_path: Path) -> dict[str, tuple[str, ...]]:
     """schema.table -> the key dbt replaces rows by, for the published incremental models that delete+insert
     by a unique key and stamp ROW_VERSION."""
@@ -96,9 +133,12 @@ def publish(
     run_id: str,
     keys_by_table: Mapping[str, Sequence[str]] | None = None,
     segments: Sequence[PreparedSegment] = (),
+    descriptions: Descriptions | None = None,
 ) -> Publication:
     """stage_publication, then move the new file over `serving`."""
-    staged = stage_publication(connection, serving, published_at, run_id, keys_by_table, segments)
+    staged = stage_publication(
+        connection, serving, published_at, run_id, keys_by_table, segments, descriptions
+    )
     os.replace(staged.partial, serving)
     return staged.publication()
 
@@ -110,11 +150,13 @@ def stage_publication(
     run_id: str,
     keys_by_table: Mapping[str, Sequence[str]] | None = None,
     segments: Sequence[PreparedSegment] = (),
+    descriptions: Descriptions | None = None,
 ) -> StagedPublication:
     """Write a new serving file beside `serving`: every table and view of COPIED_SCHEMAS from the warehouse
     `connection`, a table per prepared segment holding its exported rows, and a one-row marts.publication
     (when, which run, as_of, DuckDB version). `keys_by_table` names the tables built by parts (see the module
-    docstring) and their keys. A failure removes the partial file."""
+    docstring) and their keys. `descriptions` become the tables' and columns' comments, which BI tools show.
+    A failure removes the partial file."""
     keys_by_table = keys_by_table or {}
     serving.parent.mkdir(parents=True, exist_ok=True)
     partial = serving.with_name(f"{partial_name(serving)}{uuid.uuid4().hex}")
@@ -160,6 +202,7 @@ def stage_publication(
             """,
             {"at": published_at, "run": run_id},
         )
+        _comment(connection, {**(descriptions or {}), "marts.publication": PUBLICATION_DESCRIPTIONS})
         connection.execute("detach serving")
     except BaseException:
         if "serving" in {
@@ -170,6 +213,26 @@ def stage_publication(
             leftover.unlink(missing_ok=True)
         raise
     return StagedPublication(partial, serving, tables, copied)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"  # COMMENT ON takes no parameters
+
+
+def _comment(connection: duckdb.DuckDBPyConnection, descriptions: Descriptions) -> None:
+    """COMMENT ON every published table and column that has a description."""
+    columns = connection.execute(
+        "select schema_name, table_name, column_name from duckdb_columns() where database_name = 'serving'"
+    ).fetchall()
+    commented_tables = set()
+    for schema, table, column in columns:
+        described = descriptions.get(f"{schema}.{table}", {})
+        target = f'serving.{schema}."{table}"'
+        if (schema, table) not in commented_tables and described.get(""):
+            connection.execute(f"comment on table {target} is {_literal(described[''])}")
+            commented_tables.add((schema, table))
+        if described.get(column):
+            connection.execute(f'comment on column {target}."{column}" is {_literal(described[column])}')
 
 
 def _write_segment(connection: duckdb.DuckDBPyConnection, item: PreparedSegment) -> int:

@@ -1,4 +1,4 @@
-"""Every knob of customer360 in one place (DESIGN §9).
+"""Every knob of customer360 in one place (docs/architecture.md).
 
 Each setting is read from the environment variable ``C360_<NAME>`` when `Settings.load` is called,
 never at import time; an explicit override (Dagster resource config, a test) wins over the environment.

@@ -316,7 +316,7 @@ def generate(
     deliver("products/erp/products.parquet", products, write_parquet)
 
     (raw / "sources.yml").write_text(
-        "# Source systems whose files differ from the canonical dialect (DESIGN §4).\n"
+        "# Source systems whose files differ from the canonical dialect (docs/contracts.md).\n"
         + yaml.safe_dump(
             {"sources": {"loja": {**LEGACY_DIALECT, "columns": {
                 "customers": {source: canonical for canonical, source in LEGACY_CUSTOMER_NAMES.items()},

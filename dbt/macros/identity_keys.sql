@@ -1,4 +1,4 @@
-{#- Match-key normalisation (DESIGN §6). Each macro renders a SQL expression over a text column. -#}
+{#- Match-key normalisation (docs/identity.md). Each macro renders a SQL expression over a text column. -#}
 
 {#- The digits of a value, nothing else. -#}
 {% macro digits_of(column) -%}

@@ -1,4 +1,4 @@
--- RFM + tenure at as_of (DESIGN §7). Scores 1-5 by quintile, 5 best (most recent, most frequent, highest
+-- RFM + tenure at as_of (docs/metrics.md). Scores 1-5 by quintile, 5 best (most recent, most frequent, highest
 -- spend, longest tenure), tied customers sharing a score (macro quintile_score).
 with
 

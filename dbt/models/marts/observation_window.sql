@@ -1,4 +1,4 @@
--- One row: as_of, the observation end every metric is computed at (DESIGN §7): var('as_of') when set,
+-- One row: as_of, the observation end every metric is computed at (docs/metrics.md): var('as_of') when set,
 -- else the latest event date in the loaded data, so that sample data works any day.
 with
 

@@ -73,7 +73,7 @@ corrected as (
 ),
 
 keyed as (
-    -- Match keys (DESIGN §6): a value that is malformed, a placeholder or on the block list is no key;
+    -- Match keys (docs/identity.md): a value that is malformed, a placeholder or on the block list is no key;
     -- the *_issue columns say why, for the identity report.
     select
         *,
