@@ -44,7 +44,11 @@ def success_lines(result: dg.ExecuteInProcessResult, settings: Settings, seconds
             )
         lines.append(matched)
     if clv:
-        lines.append(f"  CLV           {clv['clv_status']}")
+        fitted = clv["clv_status"] == "fitted"
+        lines.append(
+            f"  CLV           {clv['clv_status']}"
+            + (f" ({clv['model']}; backtest {clv['backtest']})" if fitted else "")
+        )
     reports = sorted(
         {str(check.metadata["report"].value) for check in checks if check.metadata.get("report")}
     )

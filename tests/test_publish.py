@@ -45,7 +45,7 @@ def rows(path: Path, sql: str) -> list[tuple]:
 
 def test_a_reader_of_the_old_file_keeps_its_snapshot_while_a_new_one_is_published(warehouse, tmp_path):
     serving = tmp_path / "serving" / "serving.duckdb"
-    first = publish(warehouse, serving, datetime(2026, 1, 1, 6), "run-1", segments=[champions(warehouse)])
+    first = publish(warehouse, serving, datetime(2026, 1, 1, 6), "run-1", None, [champions(warehouse)])
     assert first.tables == {
         "marts.customer_360": 2,
         "marts.customer_consents": 0,

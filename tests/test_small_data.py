@@ -1,10 +1,18 @@
 """A hand-made dataset of 6 customers (5 buyers, 3 of them repeat buyers): too little for a CLV fit, plenty
 for everything else. The run succeeds, builds and publishes every mart, segment and export, and says why
-there is no CLV."""
+there is no CLV. And `make run` as its users meet it (python -m dagster_project.run in its own process, on a
+Dagster instance in DAGSTER_HOME): a short account of a successful run, a failed run that ends with what
+failed, and a run killed during its dbt step that the next run gets past by itself."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -95,11 +103,122 @@ def test_a_run_without_clv_then_one_with_it_fills_the_clv_columns_again(built_sa
                 """
             ).fetchone()
 
-    without = run_pipeline(folder / "raw", warehouse, clv_min_repeat_buyers="1000000")
+    # Only the CLV step and the marts, gates and segments after it: what a run without CLV changes.
+    from dagster_project.defs.clv import clv
+    from dagster_project.defs.transform import dbt_models_after_clv
+
+    after_clv = dg.AssetSelection.assets(clv, dbt_models_after_clv)
+    without = run_pipeline(folder / "raw", warehouse, after_clv, clv_min_repeat_buyers="1000000")
     assert without.success
     fitted, customers, with_clv, growable = state()
     assert (fitted, with_clv, growable) == (False, 0, 0) and customers > 1000
-    again = run_pipeline(folder / "raw", warehouse)
+    again = run_pipeline(folder / "raw", warehouse, after_clv)
     assert again.success
     fitted, customers_again, with_clv, growable = state()
     assert fitted and with_clv == customers_again == customers and growable > 0
+
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def environment(folder: Path) -> dict[str, str]:
+    home = folder / "dagster_home"
+    home.mkdir(exist_ok=True)
+    shutil.copy(PROJECT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    return {
+        **{name: value for name, value in os.environ.items() if not name.startswith(("C360_", "DAGSTER_"))},
+        "DAGSTER_HOME": str(home),
+        "C360_RAW_DIR": str(folder / "raw"),
+        "C360_WAREHOUSE": str(folder / "warehouse.duckdb"),
+        "C360_EXPORT_DIR": str(folder / "exports"),
+        "C360_SERVING": str(folder / "serving.duckdb"),
+    }
+
+
+def make_run(folder: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dagster_project.run"],
+        cwd=PROJECT,
+        env=environment(folder),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def dbt_is_running(pid: int) -> bool:
+    """Whether a dbt process runs under `pid` (its process group)."""
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+            cmdline = (status.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[2]) == pid and b"dbt" in cmdline and b"build" in cmdline:  # fields[2]: process group
+            return True
+    return False
+
+
+def test_a_run_killed_during_dbt_is_got_past_by_the_next_run_with_the_numbers_of_a_clean_run(
+    tiny_run, tmp_path
+):
+    """`make run` in its own process, killed with SIGKILL (its whole process tree) while dbt builds; the next
+    `make run` ends the dead run, gets past the pool slot it held, and gives the numbers of a clean run
+    (`tiny_run`), saying where they are in a few lines."""
+    killed, (clean, _) = tmp_path / "killed", tiny_run
+    write_tiny_dataset(killed / "raw")
+    run = subprocess.Popen(
+        [sys.executable, "-m", "dagster_project.run"],
+        cwd=PROJECT,
+        env=environment(killed),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 180
+    while not dbt_is_running(run.pid):
+        assert run.poll() is None and time.monotonic() < deadline, "the run ended before its dbt step"
+        time.sleep(0.2)
+    time.sleep(2)  # dbt is building
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait(timeout=30)
+
+    again = make_run(killed, timeout=400)  # without the fix: waits for the dead run's pool slot, for ever
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "ended run" in again.stdout and "its process had died" in again.stdout
+    says_where_the_results_are(again.stdout, killed)
+
+    def numbers(folder: Path) -> tuple:
+        with duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True) as connection:
+            marts = connection.execute(
+                "select (select count(*) from marts.customer_360), (select count(*) from marts.customer_rfmt), "
+                "(select sum(profit) from marts.customer_value), (select string_agg(rfm_segment, ',' order by "
+                "customer_id) from marts.customer_rfmt)"
+            ).fetchone()
+        (manifest,) = (folder / "exports").glob("2*/manifest.json")
+        rows = {entry["name"]: entry["rows"] for entry in json.loads(manifest.read_text())["segments"]}
+        return marts, rows
+
+    assert numbers(killed) == numbers(clean)
+
+
+def says_where_the_results_are(stdout: str, folder: Path) -> None:
+    """A successful run's account: a few lines, naming the serving file and the export folder."""
+    assert len(stdout.splitlines()) <= 60, stdout
+    assert f"serving file  {folder / 'serving.duckdb'}" in stdout
+    assert f"exports       {folder / 'exports'}" in stdout and "champions_loyalty_email.csv" in stdout
+    assert "CLV           not fitted: 3 repeat buyers" in stdout
+    assert "DEBUG" not in stdout and "STEP_START" not in stdout
+
+
+def test_a_failed_run_ends_with_the_file_and_the_column(tmp_path):
+    header = "order_id,source_customer_id,purchased_at,valor,product_type,store_type"  # no amount
+    write_tiny_dataset(tmp_path / "raw")
+    purchases = tmp_path / "raw" / "purchases" / "crm" / "purchases.csv"
+    purchases.write_text(header + "\n" + purchases.read_text().split("\n", 1)[1])
+    completed = make_run(tmp_path)
+    assert completed.returncode == 1
+    last = "\n".join(completed.stdout.splitlines()[-15:])
+    assert "What failed" in last and str(purchases) in last and "missing required column 'amount'" in last
+    assert "Not executing" not in completed.stdout and "Traceback" not in completed.stdout
+    assert len(completed.stdout.splitlines()) <= 40

@@ -275,6 +275,7 @@ def clv(context: dg.AssetExecutionContext, settings: SettingsResource) -> Iterat
         )
         metadata["clv_status"] = {
             "clv_status": frames["clv_status"]["clv_status"].iloc[0],
+            "model": config.clv_model,
             "backtest": backtest_outcome,
         }
         _write(connection, frames)

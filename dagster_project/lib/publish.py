@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -127,18 +128,10 @@ def keys_of_tables_built_by_parts(manifest_path: Path) -> dict[str, tuple[str, .
 
 
 def publish(
-    connection: duckdb.DuckDBPyConnection,
-    serving: Path,
-    published_at: datetime,
-    run_id: str,
-    keys_by_table: Mapping[str, Sequence[str]] | None = None,
-    segments: Sequence[PreparedSegment] = (),
-    descriptions: Descriptions | None = None,
+    connection: duckdb.DuckDBPyConnection, serving: Path, published_at: datetime, run_id: str, *options: Any
 ) -> Publication:
-    """stage_publication, then move the new file over `serving`."""
-    staged = stage_publication(
-        connection, serving, published_at, run_id, keys_by_table, segments, descriptions
-    )
+    """stage_publication (the same arguments), then move the new file over `serving` at once."""
+    staged = stage_publication(connection, serving, published_at, run_id, *options)
     os.replace(staged.partial, serving)
     return staged.publication()
 
