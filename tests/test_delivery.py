@@ -115,3 +115,21 @@ def test_what_killed_runs_left_half_written_is_removed(warehouse, tmp_path):
     assert sorted(path.name for path in (tmp_path / "exports").iterdir()) == ["2025-12-31"]
     assert sorted(path.name for path in tmp_path.iterdir() if "serving" in path.name) == ["serving.duckdb"]
     assert recover(tmp_path / "warehouse.duckdb", tmp_path / "exports", tmp_path / "serving.duckdb") == []
+
+
+def test_opt_outs_leave_a_serving_file_that_holds_none_of_them_untouched(warehouse, tmp_path):
+    from dagster_project.lib.opt_outs import _refilter_serving
+
+    run_delivery(warehouse, tmp_path, "run-1")
+    serving = tmp_path / "serving.duckdb"
+    before = serving.stat()
+    channels = {"champions": "email"}
+    assert _refilter_serving(warehouse, serving, {"email": {99}, "sms": {1}}, channels) == {}
+    after = serving.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # not even copied
+    assert _refilter_serving(warehouse, serving, {"email": {1, 99}}, channels) == {
+        "serving segments.champions": 1
+    }
+    with duckdb.connect(str(serving), read_only=True) as reader:
+        assert reader.execute("select customer_id from segments.champions").fetchall() == [(2,)]
+    assert sorted(path.name for path in tmp_path.iterdir() if "serving" in path.name) == ["serving.duckdb"]

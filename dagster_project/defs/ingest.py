@@ -44,7 +44,6 @@ def ingest_asset(family: Family) -> dg.AssetsDefinition:
                     config.export_dir,
                     config.serving,
                     {segment.name: segment.channel for segment in SEGMENTS},
-                    loaded_at,
                 )
                 if honoured.removed:
                     context.log.warning(honoured.summary())

@@ -32,6 +32,7 @@ from dagster_project.lib.expectations import (
 )
 from dagster_project.lib.ingest import LOAD_LOG, QUARANTINE
 from dagster_project.lib.settings import Settings
+from dagster_project.lib.warehouse import has_table
 
 GATE_LOG = "raw._gate_log"
 VOCABULARY_SEED = Path(__file__).resolve().parents[2] / "dbt" / "seeds" / "vocabulary.csv"
@@ -61,6 +62,16 @@ def vocabulary_codes(seed: Path = VOCABULARY_SEED) -> dict[str, list[str]]:
         for row in csv.DictReader(rows):
             codes.setdefault(f"{row['domain']}_codes", []).append(row["source_value"])
     return codes
+
+
+def canonical_values(domain: str, seed: Path = VOCABULARY_SEED) -> dict[str, str]:
+    """A vocabulary domain's lookup: delivered code's key (vocabulary_key) -> canonical value, as staging maps."""
+    with seed.open(encoding="utf-8") as rows:
+        return {
+            vocabulary_key(row["source_value"]): row["canonical_value"]
+            for row in csv.DictReader(rows)
+            if row["domain"] == domain
+        }
 
 
 def raw_parameters(settings: Settings, now: datetime) -> dict[str, Any]:
@@ -308,9 +319,7 @@ def row_count_band(connection: duckdb.DuckDBPyConnection, target: str) -> dict[s
 def clv_refusal(connection: duckdb.DuckDBPyConnection) -> str | None:
     """Why this run's CLV was not computed (marts.clv_status, written by the CLV step), or None if it was:
     then there is no CLV to gate, and what leaves the warehouse goes out with the CLV columns null."""
-    exists = connection.execute(
-        "select count(*) from duckdb_tables() where schema_name = 'marts' and table_name = 'clv_status'"
-    ).fetchone()[0]
+    exists = has_table(connection, "marts", "clv_status")
     row = connection.execute("select fitted, clv_status from marts.clv_status").fetchone() if exists else None
     if row is None:
         return "the CLV step has not run"

@@ -10,7 +10,6 @@ marts.customer_id_map: a record no build has seen yet cannot be in a delivered f
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -25,8 +24,9 @@ import duckdb
 import pandas as pd
 
 from dagster_project.lib.exports import DELIMITER, SEGMENT_SCHEMA, swap_in, write_manifest
-from dagster_project.lib.gates import VOCABULARY_SEED, vocabulary_key
-from dagster_project.lib.publish import partial_name
+from dagster_project.lib.gates import canonical_values, vocabulary_key
+from dagster_project.lib.publish import attached, partial_name
+from dagster_project.lib.warehouse import has_table
 
 
 @dataclass(frozen=True)
@@ -39,33 +39,18 @@ class Honoured:
         return f"{self.opt_outs} new opt-out(s) applied to what was already delivered ({where})"
 
 
-def _canonical(domain: str) -> dict[str, str]:
-    with VOCABULARY_SEED.open(encoding="utf-8") as rows:
-        return {
-            vocabulary_key(row["source_value"]): row["canonical_value"]
-            for row in csv.DictReader(rows)
-            if row["domain"] == domain
-        }
-
-
-def _has_table(connection: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        connection.execute(
-            "select count(*) from duckdb_tables() where schema_name = $schema and table_name = $table",
-            {"schema": schema, "table": table},
-        ).fetchone()[0]
-    )
-
-
 def new_opt_outs(connection: duckdb.DuckDBPyConnection, loaded_at: datetime) -> dict[str, set[int]]:
     """Channel -> customers whose consent rows loaded at `loaded_at` make their latest statement an opt-out
     (not older than the consent the last build knew)."""
-    if not _has_table(connection, "marts", "customer_id_map"):
-        return {}
+    if not (
+        has_table(connection, "marts", "customer_id_map")
+        and has_table(connection, "marts", "customer_consents")
+    ):
+        return {}  # no build yet: nothing can have been delivered
     codes = connection.execute(
         "select distinct channel, status from raw.consents where _loaded_at = $at", {"at": loaded_at}
     ).fetchall()
-    channels, statuses = _canonical("consent_channel"), _canonical("consent_status")
+    channels, statuses = canonical_values("consent_channel"), canonical_values("consent_status")
     mapping = pd.DataFrame(
         [
             (channel, status, channels.get(vocabulary_key(channel)), statuses.get(vocabulary_key(status)))
@@ -76,17 +61,10 @@ def new_opt_outs(connection: duckdb.DuckDBPyConnection, loaded_at: datetime) -> 
     )
     if mapping.empty:
         return {}
-    known = "known.recorded_at" if _has_table(connection, "marts", "customer_consents") else "null"
-    known_join = (
-        "left join marts.customer_consents as known on known.customer_id = latest.customer_id "
-        "and known.channel = latest.channel"
-        if known != "null"
-        else ""
-    )
     connection.register("_consent_codes", mapping)
     try:
         rows = connection.execute(
-            f"""
+            """
             with delivered as (
                 select ids.customer_id, codes.channel, codes.status, consents.recorded_at
                 from raw.consents as consents
@@ -105,8 +83,10 @@ def new_opt_outs(connection: duckdb.DuckDBPyConnection, loaded_at: datetime) -> 
                 ) = 1
             )
             select latest.channel, latest.customer_id
-            from latest {known_join}
-            where latest.status = 'opt_out' and ({known} is null or latest.recorded_at >= {known})
+            from latest
+            left join marts.customer_consents as known
+                on known.customer_id = latest.customer_id and known.channel = latest.channel
+            where latest.status = 'opt_out' and (known.recorded_at is null or latest.recorded_at >= known.recorded_at)
             """,
             {"at": loaded_at},
         ).fetchall()
@@ -124,7 +104,6 @@ def honour(
     export_dir: Path,
     serving: Path,
     segment_channels: Mapping[str, str],
-    at: datetime,
 ) -> Honoured:
     """Remove the customers of new_opt_outs from every export folder (rewritten and swapped in whole, its
     manifest updated) and from the serving file's segment tables of the same channel (a new copy renamed
@@ -133,7 +112,7 @@ def honour(
     removed: dict[str, int] = {}
     if opted_out:
         for manifest in sorted(export_dir.glob("*/manifest.json")) if export_dir.is_dir() else []:
-            removed |= _refilter_folder(manifest.parent, opted_out, at)
+            removed |= _refilter_folder(manifest.parent, opted_out, loaded_at)
         if serving.exists():
             removed |= _refilter_serving(connection, serving, opted_out, segment_channels)
     return Honoured(sum(len(ids) for ids in opted_out.values()), removed)
@@ -148,13 +127,13 @@ def _refilter_folder(folder: Path, opted_out: dict[str, set[int]], at: datetime)
         if not customers:
             continue
         content = (folder / entry["file"]).read_bytes()
-        frame = pd.read_csv(
-            io.BytesIO(content), sep=DELIMITER, dtype=str, keep_default_na=False, encoding="utf-8-sig"
-        )
-        gone = frame["customer_id"].astype("int64").isin(customers)
+        read = {"sep": DELIMITER, "dtype": str, "keep_default_na": False, "encoding": "utf-8-sig"}
+        ids = pd.read_csv(io.BytesIO(content), usecols=["customer_id"], **read)["customer_id"]
+        gone = ids.astype("int64").isin(customers)
         if not gone.any():
-            continue
-        text = frame.loc[~gone].to_csv(index=False, sep=DELIMITER, lineterminator="\r\n")
+            continue  # the common case: read the ids only, rewrite nothing
+        frame = pd.read_csv(io.BytesIO(content), **read)
+        text = frame.loc[~gone.to_numpy()].to_csv(index=False, sep=DELIMITER, lineterminator="\r\n")
         changed[entry["file"]] = "\ufeff".encode() + text.encode("utf-8")
         entry["rows"] -= int(gone.sum())
         entry["opted_out_removed"] += int(gone.sum())
@@ -181,34 +160,42 @@ def _refilter_serving(
     opted_out: dict[str, set[int]],
     segment_channels: Mapping[str, str],
 ) -> dict[str, int]:
+    """Delete the opted-out customers from the serving file's segment tables of their channels: looked for in
+    the file as it is (read-only, beside its readers), and only if some are there, in a copy renamed over it."""
+
+    def matches(catalog: str) -> dict[str, tuple[str, list[int]]]:
+        tables = connection.execute(
+            "select table_name from duckdb_tables() where database_name = $catalog and schema_name = $schema",
+            {"catalog": catalog, "schema": SEGMENT_SCHEMA},
+        ).fetchall()
+        found = {}
+        for (name,) in tables:
+            customers = sorted(opted_out.get(segment_channels.get(name, ""), ()))
+            relation = f'{catalog}.{SEGMENT_SCHEMA}."{name}"'
+            if (
+                customers
+                and connection.execute(
+                    f"select count(*) from {relation} where list_contains($ids, customer_id)",
+                    {"ids": customers},
+                ).fetchone()[0]
+            ):
+                found[name] = (relation, customers)
+        return found
+
+    with attached(connection, serving, "delivered", read_only=True):
+        if not matches("delivered"):
+            return {}
     partial = serving.with_name(f"{partial_name(serving)}{uuid.uuid4().hex}")
     shutil.copyfile(serving, partial)
     removed: dict[str, int] = {}
-    quoted = str(partial).replace("'", "''")  # ATTACH takes no parameters; the path is ours
-    connection.execute(f"attach '{quoted}' as refiltered")
     try:
-        tables = connection.execute(
-            "select table_name from duckdb_tables() where database_name = 'refiltered' and schema_name = $schema",
-            {"schema": SEGMENT_SCHEMA},
-        ).fetchall()
-        for (name,) in tables:
-            customers = opted_out.get(segment_channels.get(name, ""))
-            if not customers:
-                continue
-            gone = connection.execute(
-                f'delete from refiltered.{SEGMENT_SCHEMA}."{name}" where list_contains($ids, customer_id)',
-                {"ids": sorted(customers)},
-            ).fetchone()[0]
-            if gone:
-                removed[f"serving segments.{name}"] = gone
-        connection.execute("detach refiltered")
-        if removed:
-            partial.replace(serving)
+        with attached(connection, partial, "refiltered"):
+            for name, (relation, customers) in matches("refiltered").items():
+                removed[f"serving segments.{name}"] = connection.execute(
+                    f"delete from {relation} where list_contains($ids, customer_id)", {"ids": customers}
+                ).fetchone()[0]
+        partial.replace(serving)
     finally:
-        if "refiltered" in {
-            row[0] for row in connection.execute("select database_name from duckdb_databases()").fetchall()
-        }:
-            connection.execute("detach refiltered")
         partial.unlink(missing_ok=True)
         partial.with_name(partial.name + ".wal").unlink(missing_ok=True)
     return removed

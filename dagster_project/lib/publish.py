@@ -27,7 +27,8 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -258,9 +259,24 @@ def _attach_copy_of_previous(connection: duckdb.DuckDBPyConnection, serving: Pat
     _attach(connection, partial)
 
 
-def _attach(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _attach(
+    connection: duckdb.DuckDBPyConnection, path: Path, name: str = "serving", read_only: bool = False
+) -> None:
+    """ATTACH `path` as catalog `name`."""
     quoted = str(path).replace("'", "''")  # ATTACH takes no parameters; the path is ours
-    connection.execute(f"attach '{quoted}' as serving")
+    connection.execute(f"attach '{quoted}' as {name}" + (" (read_only)" if read_only else ""))
+
+
+@contextmanager
+def attached(
+    connection: duckdb.DuckDBPyConnection, path: Path, name: str, read_only: bool = False
+) -> Iterator[None]:
+    """`path` attached as catalog `name` for the block."""
+    _attach(connection, path, name, read_only)
+    try:
+        yield
+    finally:
+        connection.execute(f"detach {name}")
 
 
 def _tables(connection: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple[str, str]]:

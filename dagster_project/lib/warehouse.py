@@ -69,6 +69,19 @@ def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0]
 
 
+def has_table(
+    connection: duckdb.DuckDBPyConnection, schema: str, table: str, catalog: str | None = None
+) -> bool:
+    """Whether `schema`.`table` exists (in `catalog`, else the connection's database)."""
+    return bool(
+        connection.execute(
+            "select count(*) from duckdb_tables() where schema_name = $schema and table_name = $table "
+            "and database_name = coalesce($catalog, current_database())",
+            {"schema": schema, "table": table, "catalog": catalog},
+        ).fetchone()[0]
+    )
+
+
 def table_row_counts(connection: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, int]]:
     """(schema, name, 'table' or 'view', rows) for every relation in the warehouse's schemas, in order."""
     relations = connection.execute(
