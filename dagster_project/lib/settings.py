@@ -131,6 +131,14 @@ KNOBS: dict[str, Knob] = {
     "value_window_months": Knob("12", _positive_int, "Trailing window of customer_value, in months."),
     "most_valuable_share": Knob("0.20", _share, "Share of customers with profit >= 0 tiered most_valuable."),
     "most_growable_share": Knob("0.20", _share, "Share of the remaining customers tiered most_growable."),
+    "attribution_days": Knob(
+        "30",
+        _positive_int,
+        "A campaign converts a customer who buys (any channel or store) within N days after the contact date.",
+    ),
+    "service_attribution_days": Knob(
+        "14", _positive_int, "Sales attributed to a service contact: within N days after it."
+    ),
     "promotions_skip_open_complaints": Knob(
         "true",
         _boolean,
@@ -172,6 +180,8 @@ class Settings:
     value_window_months: int
     most_valuable_share: float
     most_growable_share: float
+    attribution_days: int
+    service_attribution_days: int
     promotions_skip_open_complaints: bool
     schedule_cron: str
     schedule_timezone: str
@@ -218,6 +228,8 @@ class Settings:
             "most_growable_share": self.most_growable_share,
             "clv_time_unit": self.clv_time_unit,
             "clv_holdout": self.clv_holdout,
+            "attribution_days": self.attribution_days,
+            "service_attribution_days": self.service_attribution_days,
         }
 
     def as_environment(self) -> dict[str, str]:

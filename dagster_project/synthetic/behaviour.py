@@ -39,16 +39,6 @@ REASONS = {
     "Sugestão": ("Novos produtos", "Melhorias no app", "Formas de pagamento"),
     "Elogio": ("Atendimento", "Entrega rápida", "Qualidade do produto"),
 }
-MEDIA = {  # media: (cost per contact in R$, base response rate, share of explicit declines)
-    "catalog": (4.50, 0.020, 0.0),
-    "direct_mail": (2.20, 0.015, 0.0),
-    "email": (0.01, 0.012, 0.01),
-    "sms": (0.06, 0.018, 0.01),
-    "push": (0.002, 0.010, 0.0),
-    "whatsapp": (0.09, 0.035, 0.03),
-    "telemarketing": (5.00, 0.060, 0.35),
-}
-OBJECTIVES = ("acquisition", "cross_sell", "up_sell", "retention", "recovery")
 
 
 @dataclass(frozen=True)
@@ -181,6 +171,7 @@ def decorate_orders(
     window_days: float,
 ) -> pd.DataFrame:
     """Give orders an id, a store type (each person has a preferred one), a product and a cost; add returns."""
+    orders = orders.copy()
     count = len(orders)
     preferred_store = rng.choice(len(STORE_TYPES), person_count, p=[0.45, 0.2, 0.35])
     store = np.where(
@@ -190,6 +181,12 @@ def decorate_orders(
     product_type = np.where(
         rng.random(count) < 0.6, favourite_type[orders["person"]], rng.integers(0, len(PRODUCT_TYPES), count)
     )
+    # An order a campaign brought is of the campaign's product type (and on the web shop when bought
+    # through its link): the columns product_type_index and store_index, -1 where free.
+    for column, drawn in (("product_type_index", product_type), ("store_index", store)):
+        if column in orders:
+            forced = orders.pop(column).to_numpy()
+            drawn[forced >= 0] = forced[forced >= 0]
     per_type = len(products) // len(PRODUCT_TYPES)
     product_index = product_type * per_type + rng.integers(0, per_type, count)
     cost_share = np.array([entry[2] for entry in PRODUCT_TYPES])[product_type]
@@ -254,90 +251,6 @@ def simulate_service(rng: np.random.Generator, latent: pd.DataFrame, window_days
         }
     )
     return service.sort_values("day", ignore_index=True)
-
-
-def simulate_campaigns(rng: np.random.Generator, window_days: float, per_month: int = 6) -> pd.DataFrame:
-    count = max(1, int(window_days / 30.4 * per_month))
-    media = list(MEDIA)
-    chosen_media = np.array(media)[rng.integers(0, len(media), count)]
-    start = np.sort(rng.uniform(0, window_days - 7, count))
-    duration = rng.integers(7, 31, count)
-    objective = np.array(OBJECTIVES)[rng.integers(0, len(OBJECTIVES), count)]
-    product_type = np.array([entry[0] for entry in PRODUCT_TYPES])[rng.integers(0, len(PRODUCT_TYPES), count)]
-    return pd.DataFrame(
-        {
-            "campaign_id": [f"CMP{index + 1:05d}" for index in range(count)],
-            "name": [
-                f"{objective[index].replace('_', ' ').title()} {product_type[index]} via {chosen_media[index]}"
-                for index in range(count)
-            ],
-            "media": chosen_media,
-            "objective": objective,
-            "product_type": product_type,
-            "start_day": np.floor(start),
-            "end_day": np.minimum(np.floor(start) + duration, window_days - 1),
-            "cost_per_contact": [MEDIA[name][0] for name in chosen_media],
-        }
-    )
-
-
-def simulate_contacts(
-    rng: np.random.Generator,
-    campaigns: pd.DataFrame,
-    audience: np.ndarray,
-    latent: pd.DataFrame,
-    orders: pd.DataFrame,
-    contacts_per_person: float = 5.0,
-) -> pd.DataFrame:
-    """Campaign contacts over the audience (person indices); responses depend on the customer's purchase
-    rate; control-group members are not contacted and so do not respond; an accepted response is linked
-    to the customer's next order within 30 days."""
-    size = max(1, int(len(audience) * contacts_per_person / len(campaigns)))
-    size = min(size, len(audience))
-    campaign_index = np.repeat(np.arange(len(campaigns)), size)
-    person = np.concatenate([rng.choice(audience, size, replace=False) for _ in range(len(campaigns))])
-    count = len(person)
-    start = campaigns["start_day"].to_numpy()[campaign_index]
-    end = campaigns["end_day"].to_numpy()[campaign_index]
-    day = business_hours(rng, start + rng.random(count) * np.maximum(end - start, 1))
-    is_control = rng.random(count) < 0.1
-    media = campaigns["media"].to_numpy()[campaign_index]
-    base_rate = np.array([MEDIA[name][1] for name in media])
-    decline_share = np.array([MEDIA[name][2] for name in media])
-    rate = latent["purchase_rate_per_week"].to_numpy()
-    propensity = np.clip(rate[person] / rate.mean(), 0.2, 3.0) * np.where(
-        latent["is_buyer"].to_numpy()[person], 1, 0.3
-    )
-    draw = rng.random(count)
-    accepted = ~is_control & (draw < base_rate * propensity)
-    declined = ~is_control & ~accepted & (draw > 1 - decline_share)
-    response = np.where(accepted, "accepted", np.where(declined, "declined", None))
-    responded_day = np.where(accepted | declined, day + rng.exponential(2.0, count), np.nan)
-
-    order_id = np.full(count, None, dtype=object)
-    if len(orders):
-        # Orders are sorted by (person, day): find each accepted contact's next order of the same person.
-        positive = orders[orders["amount"] > 0]
-        key = positive["person"].to_numpy() * 1e5 + positive["day"].to_numpy()
-        wanted = np.flatnonzero(accepted)
-        position = np.searchsorted(key, person[wanted] * 1e5 + day[wanted])
-        valid = position < len(key)
-        position = np.minimum(position, len(key) - 1)
-        same_person = positive["person"].to_numpy()[position] == person[wanted]
-        soon = positive["day"].to_numpy()[position] - day[wanted] <= 30
-        linked = valid & same_person & soon
-        order_id[wanted[linked]] = positive["order_id"].to_numpy()[position[linked]]
-    return pd.DataFrame(
-        {
-            "campaign_id": campaigns["campaign_id"].to_numpy()[campaign_index],
-            "person": person,
-            "day": day,
-            "is_control": is_control,
-            "responded_day": responded_day,
-            "response": response,
-            "order_id": order_id,
-        }
-    )
 
 
 def simulate_consents(

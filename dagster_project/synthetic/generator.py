@@ -21,15 +21,23 @@ import pandas as pd
 import yaml
 
 from dagster_project.synthetic.behaviour import (
+    PRODUCT_TYPES,
     PurchaseModel,
     decorate_orders,
     products_catalogue,
-    simulate_campaigns,
     simulate_consents,
-    simulate_contacts,
     simulate_purchases,
     simulate_service,
     to_timestamps,
+)
+from dagster_project.synthetic.campaigns import (
+    ATTRIBUTION_DAYS,
+    MEDIA,
+    MESSAGE,
+    PUT_OFF,
+    campaign_truth,
+    simulate_campaigns,
+    simulate_contacts,
 )
 from dagster_project.synthetic.people import make_people, source_records
 from dagster_project.synthetic.writer import LEGACY_DIALECT, write_csv, write_legacy_csv, write_parquet
@@ -48,6 +56,10 @@ LEGACY_SALE_NAMES = {
     "amount": "valor_total", "product_id": "cod_produto", "product_type": "categoria", "quantity": "qtde",
     "cost": "custo", "store_type": "tipo_loja", "store_id": "cod_loja",
 }  # fmt: skip
+CAMPAIGN_COLUMNS = [
+    "campaign_id", "name", "media", "objective", "product_type", "subject", "message", "start_date", "end_date",
+    "cost_per_contact", "planned_control_share",
+]  # fmt: skip
 LEGACY_STORE_TYPES = {"own_store": "Loja Própria", "partner_store": "Loja Parceira"}
 
 
@@ -132,11 +144,24 @@ def generate(
     model = PurchaseModel()
 
     people = make_people(rng, customers, end)
-    orders, latent = simulate_purchases(rng, customers, window.days, model)
+    base_orders, latent = simulate_purchases(rng, customers, window.days, model)
     products = products_catalogue(rng)
-    orders = decorate_orders(rng, orders, customers, products, window.days)
     service = simulate_service(rng, latent, window.days)
     campaigns = simulate_campaigns(rng, window.days)
+    crm_book = RecordBook(rng, people, np.flatnonzero(rng.random(customers) < 0.7), 0.0)
+    contacts, campaign_orders, put_off = simulate_contacts(
+        rng, campaigns, crm_book.person, base_orders, latent, service, model
+    )
+    orders = pd.concat(
+        [base_orders[~put_off].assign(induced_by=-1), campaign_orders], ignore_index=True
+    ).sort_values(["person", "day"], ignore_index=True)
+    orders = decorate_orders(rng, orders, customers, products, window.days)
+    campaign_sales = orders[(orders["induced_by"] >= 0) & (orders["amount"] > 0)]
+    contacts["order_id"] = (
+        pd.Series(campaign_sales["order_id"].to_numpy(), index=campaign_sales["induced_by"].to_numpy())
+        .reindex(contacts.index)
+        .where(contacts["tracked"])
+    )
 
     online = orders["store_type"].to_numpy() == "ecommerce"
     ecommerce_members = np.union1d(
@@ -146,7 +171,7 @@ def generate(
         "ecommerce": RecordBook(rng, people, ecommerce_members, 0.03),
         "loja": RecordBook(rng, people, np.unique(orders["person"].to_numpy()[~online]), 0.0),
         "sac": RecordBook(rng, people, np.unique(service["person"].to_numpy()), 0.02),
-        "crm": RecordBook(rng, people, np.flatnonzero(rng.random(customers) < 0.7), 0.0),
+        "crm": crm_book,
     }
     ids = {
         "ecommerce": (100_000 + rng.permutation(len(books["ecommerce"].person))).astype(str),
@@ -163,8 +188,6 @@ def generate(
         books["loja"].record_of(rng, orders["person"].to_numpy()),
     )
     service_record = books["sac"].record_of(rng, service["person"].to_numpy())
-    audience = books["crm"].person
-    contacts = simulate_contacts(rng, campaigns, audience, latent, orders)
     contact_record = books["crm"].record_of(rng, contacts["person"].to_numpy())
 
     events = {
@@ -278,14 +301,23 @@ def generate(
     deliver("service_interactions/sac/atendimentos.csv", interactions, write_csv, service["day"])
 
     # campaigns, contacts, consents
+    campaign_starts = pd.Series(window.timestamps(campaigns["start_day"])).dt.date
+    campaign_ends = pd.Series(window.timestamps(campaigns["end_day"])).dt.date
+    type_names = dict((entry[0], entry[1]) for entry in PRODUCT_TYPES)
     campaign_file = campaigns.assign(
-        start_date=pd.Series(window.timestamps(campaigns["start_day"])).dt.date,
-        end_date=pd.Series(window.timestamps(campaigns["end_day"])).dt.date,
-    ).drop(columns=["start_day", "end_day"])
+        message=[
+            MESSAGE.format(tipo=type_names[kind], inicio=f"{first:%d/%m}", fim=f"{last:%d/%m/%Y}")
+            for kind, first, last in zip(
+                campaigns["product_type"], campaign_starts, campaign_ends, strict=True
+            )
+        ],
+        start_date=campaign_starts,
+        end_date=campaign_ends,
+    )[CAMPAIGN_COLUMNS]
     deliver("campaigns/crm/campaigns.csv", campaign_file, write_csv)
     contact_file = pd.DataFrame(
         {
-            "campaign_id": contacts["campaign_id"],
+            "campaign_id": campaigns["campaign_id"].to_numpy()[contacts["campaign"]],
             "source_customer_id": ids["crm"][contact_record],
             "contacted_at": window.timestamps(contacts["day"]),
             "is_control": contacts["is_control"],
@@ -343,6 +375,7 @@ def generate(
     )
     identity.to_csv(truth / "identity.csv", index=False)
     pd.concat([people[["person_id"]], latent], axis=1).to_csv(truth / "persons.csv", index=False)
+    campaign_truth(campaigns, contacts).to_csv(truth / "campaign_effects.csv", index=False)
     summary = {
         "seed": seed,
         "customers": customers,
@@ -350,6 +383,11 @@ def generate(
         "window_end": end_date,
         "purchase_model": model.as_dict(),
         "purchase_model_time_unit": "week",
+        "campaign_model": {
+            "attribution_days": ATTRIBUTION_DAYS,
+            "put_off_with_open_complaint": PUT_OFF,
+            "effect_by_media": {name: medium.effect for name, medium in MEDIA.items()},
+        },
         "files": files,
         **({"next_day_files": next_day_files} if hold_back_last_day else {}),
     }

@@ -45,6 +45,37 @@ service_tiers as (
     select * from {{ ref('service_tiers') }}
 ),
 
+campaign_members as (
+    select * from {{ ref('int_campaign_members') }}
+),
+
+campaigns as (
+    select * from {{ ref('dim_campaigns') }}
+),
+
+campaign_summary as (
+    -- The campaigns that contacted the customer (control-group draws are not contacts).
+    select
+        campaign_members.customer_id,
+        count(*) filter (
+            where campaign_members.contacted_at::date > observation_window.as_of - interval 12 months
+        ) as campaigns_contacted_12_months,
+        count(*) filter (
+            where
+                campaign_members.responded
+                and campaign_members.contacted_at::date > observation_window.as_of - interval 12 months
+        ) as campaigns_responded_12_months,
+        arg_max(
+            {'source_system': campaign_members.source_system, 'campaign_id': campaign_members.campaign_id},
+            campaign_members.contacted_at
+        ) as last_campaign,
+        max(campaign_members.contacted_at) as last_campaign_contacted_at
+    from campaign_members
+    cross join observation_window
+    where not campaign_members.is_control
+    group by campaign_members.customer_id
+),
+
 service_counts as (
     select
         customer_id,
@@ -216,6 +247,11 @@ final as (
         customer_value.below_zero_reason,
         -- The texts: high-value callers go to experienced agents, and how much may be spent recovering a
         -- complaint depends on the customer's value (seed service_tiers).
+        coalesce(campaign_summary.campaigns_contacted_12_months, 0) as campaigns_contacted_12_months,
+        coalesce(campaign_summary.campaigns_responded_12_months, 0) as campaigns_responded_12_months,
+        campaign_summary.last_campaign.campaign_id as last_campaign_id,
+        campaigns.campaign_name as last_campaign_name,
+        campaign_summary.last_campaign_contacted_at,
         service_tiers.service_tier,
         least(
             greatest(customer_value.revenue, 0) * service_tiers.recovery_share_of_revenue,
@@ -232,6 +268,11 @@ final as (
     left join customer_value on customers.customer_id = customer_value.customer_id
     left join customer_clv on customers.customer_id = customer_clv.customer_id
     left join service_tiers on customer_value.value_tier = service_tiers.value_tier
+    left join campaign_summary on customers.customer_id = campaign_summary.customer_id
+    left join campaigns
+        on
+            campaign_summary.last_campaign.source_system = campaigns.source_system
+            and campaign_summary.last_campaign.campaign_id = campaigns.campaign_id
 )
 
 select * from final

@@ -15,6 +15,9 @@ cleaned as (
         start_date,
         end_date,
         cost_per_contact,
+        nullif(trim(subject), '') as subject,
+        nullif(trim(message), '') as message,
+        planned_control_share,
         nullif(trim(media), '') as source_media,
         nullif(trim(objective), '') as source_objective,
         {{ lineage_columns() }}

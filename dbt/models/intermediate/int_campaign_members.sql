@@ -1,0 +1,82 @@
+-- One row per campaign and customer drawn for it (contacted or control), with what the customer bought in
+-- the attribution window: the var('attribution_days') days after the contact (docs/metrics.md, "Campaigns").
+-- A customer whose records were drawn into both groups of one campaign (two records later found to be one
+-- person) counts as contacted: they were contacted.
+with
+
+campaign_contacts as (
+    select * from {{ ref('fct_campaign_contacts') }}
+),
+
+purchases as (
+    select * from {{ ref('fct_purchases') }}
+),
+
+observation_window as (
+    select * from {{ ref('observation_window') }}
+),
+
+members as (
+    select
+        campaign_contacts.source_system,
+        campaign_contacts.campaign_id,
+        campaign_contacts.customer_id,
+        bool_and(campaign_contacts.is_control) as is_control,
+        coalesce(
+            min(campaign_contacts.contacted_at) filter (where not campaign_contacts.is_control),
+            min(campaign_contacts.contacted_at)
+        ) as contacted_at,
+        bool_or(campaign_contacts.is_control) and bool_or(not campaign_contacts.is_control) as drawn_in_both_groups,
+        coalesce(bool_or(campaign_contacts.response = 'accepted' and not campaign_contacts.is_control), false)
+            as responded
+    from campaign_contacts
+    cross join observation_window
+    where campaign_contacts.contacted_at::date <= observation_window.as_of
+    group by all
+),
+
+window_sales as (
+    select
+        members.source_system,
+        members.campaign_id,
+        members.customer_id,
+        count(*) as purchases,
+        sum(purchases.amount) as revenue,
+        sum(purchases.amount - {{ cost_of_goods('purchases.amount', 'purchases.cost') }}) as gross_profit
+    from members
+    cross join observation_window
+    inner join purchases
+        on
+            members.customer_id = purchases.customer_id
+            and purchases.purchased_at > members.contacted_at
+            and purchases.purchased_at <= members.contacted_at + to_days({{ var('attribution_days') }})
+            and purchases.purchase_date <= observation_window.as_of
+            and not purchases.is_return
+    group by all
+),
+
+final as (
+    select
+        members.source_system,
+        members.campaign_id,
+        members.customer_id,
+        members.is_control,
+        members.contacted_at,
+        members.drawn_in_both_groups,
+        members.responded,
+        coalesce(window_sales.purchases, 0) > 0 as converted,
+        coalesce(window_sales.purchases, 0) as purchases,
+        coalesce(window_sales.revenue, 0)::decimal(18, 4) as revenue,
+        coalesce(window_sales.gross_profit, 0)::decimal(18, 4) as gross_profit,
+        members.contacted_at + to_days({{ var('attribution_days') }}) <= observation_window.as_of + interval 1 day
+            as attribution_complete
+    from members
+    cross join observation_window
+    left join window_sales
+        on
+            members.source_system = window_sales.source_system
+            and members.campaign_id = window_sales.campaign_id
+            and members.customer_id = window_sales.customer_id
+)
+
+select * from final
