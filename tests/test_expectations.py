@@ -79,10 +79,12 @@ CASES: dict[str, tuple[dict, list[tuple[dict, str]]]] = {
             "cost_per_contact": 0.02,
             "start_date": DAY.normalize(),
             "end_date": DAY.normalize(),
+            "planned_control_share": 0.1,
         },
         [
             ({"media": "zeppelin"}, "media_code"),
             ({"cost_per_contact": -1.0}, "cost_per_contact"),
+            ({"planned_control_share": 0.95}, "planned_control_share"),
             ({"end_date": (DAY - pd.Timedelta(days=3)).normalize()}, "end_date, start_date"),
         ],
     ),

@@ -82,6 +82,7 @@ FAMILIES: tuple[Family, ...] = (
             ("city", T),
             ("state", T),
             ("postal_code", T),
+            ("address", T),
             ("loyalty_id", T),
             ("created_at", TS),
             ("updated_at", TS),

@@ -44,12 +44,13 @@ from dagster_project.synthetic.writer import LEGACY_DIALECT, write_csv, write_le
 
 CUSTOMER_COLUMNS = [
     "source_customer_id", "full_name", "document_id", "email", "phone", "birth_date", "city", "state",
-    "postal_code", "loyalty_id", "created_at", "updated_at",
+    "postal_code", "address", "loyalty_id", "created_at", "updated_at",
 ]  # fmt: skip
 LEGACY_CUSTOMER_NAMES = {
     "source_customer_id": "cod_cliente", "full_name": "nome", "document_id": "cpf", "email": "email",
     "phone": "telefone", "birth_date": "data_nascimento", "city": "cidade", "state": "uf", "postal_code": "cep",
     "loyalty_id": "cartao_fidelidade", "created_at": "data_cadastro", "updated_at": "data_atualizacao",
+    "address": "endereco",
 }  # fmt: skip
 LEGACY_SALE_NAMES = {
     "order_id": "num_cupom", "source_customer_id": "cod_cliente", "purchased_at": "data_venda",
@@ -202,15 +203,23 @@ def generate(
             "email_missing": 0.0,
             "phone_missing": 0.15,
             "email_placeholder": 0.005,
+            "address_missing": 0.1,
         },
-        "loja": {"cpf_missing": 0.05, "email_missing": 0.5, "email_upper": 0.3, "cpf_formatted": 0.2},
+        "loja": {
+            "cpf_missing": 0.05,
+            "email_missing": 0.5,
+            "email_upper": 0.3,
+            "cpf_formatted": 0.2,
+            "address_missing": 0.4,
+        },
         "sac": {
             "cpf_missing": 0.3,
             "email_missing": 0.3,
             "email_placeholder": 0.05,
             "birth_date_missing": 0.8,
+            "address_missing": 0.7,
         },
-        "crm": {"cpf_missing": 0.7, "email_missing": 0.05, "phone_missing": 0.3},
+        "crm": {"cpf_missing": 0.7, "email_missing": 0.05, "phone_missing": 0.3, "address_missing": 0.3},
     }
     options = {"loja": {"upper_case": True, "loyalty_share": 0.6}}
     customer_frames, created_days = {}, {}

@@ -42,6 +42,7 @@ CITIES: tuple[tuple[str, str, int, float], ...] = (
     ("Joinville", "SC", 47, 0.6),
     ("São José dos Campos", "SP", 12, 0.7),
 )
+STREET_KINDS = ("Rua ", "Avenida ", "Travessa ", "Alameda ")
 EMAIL_DOMAINS = ("gmail.com", "hotmail.com", "outlook.com", "yahoo.com.br", "uol.com.br", "bol.com.br")
 PLACEHOLDER_EMAILS = ("naotem@naotem.com", "teste@teste.com", "sem@email.com", "nao@informado.com")
 
@@ -93,14 +94,21 @@ def make_people(rng: np.random.Generator, count: int, end: np.datetime64) -> pd.
     )
 
     postal_code = np.char.zfill(rng.integers(1_000_000, 99_999_999, count).astype(str), 8)
+    street = np.char.add(
+        np.array(STREET_KINDS)[rng.integers(0, len(STREET_KINDS), count)],
+        surnames[rng.integers(0, len(surnames), count)],
+    )
+    house_number = rng.integers(1, 3000, count)
 
-    # Households: about one person in twenty lives with another: same phone, surname, city and CEP.
+    # Households: about one person in twenty lives with another: same phone, surname, city, CEP and address.
     sharing = np.flatnonzero(rng.random(count) < 0.05)
     relatives = rng.integers(0, count, len(sharing))
     phone[sharing] = phone[relatives]
     last[sharing] = last[relatives]
     city_index[sharing] = city_index[relatives]
     postal_code[sharing] = postal_code[relatives]
+    street[sharing] = street[relatives]
+    house_number[sharing] = house_number[relatives]
 
     age_days = rng.integers(18 * 365, 80 * 365, count)
     people = pd.DataFrame(
@@ -115,6 +123,8 @@ def make_people(rng: np.random.Generator, count: int, end: np.datetime64) -> pd.
             "state": np.array([city[1] for city in CITIES])[city_index],
             "phone": phone,
             "postal_code": postal_code,
+            "street": street,
+            "house_number": house_number,
         }
     )
     local_part = (
@@ -247,6 +257,27 @@ def source_records(
             "city": chosen["city"],
             "state": chosen["state"],
             "postal_code": (chosen["postal_code"].str[:5] + "-" + chosen["postal_code"].str[5:]),
+            "address": _missing(
+                rng,
+                write_address(rng, chosen["street"], chosen["house_number"]),
+                noise.get("address_missing", 0.3),
+            ),
         }
     )
     return records
+
+
+def write_address(rng: np.random.Generator, street: pd.Series, number: pd.Series) -> pd.Series:
+    """Street and number as systems write them: 'Rua Silva, 123', 'R. Silva 123', 'RUA SILVA, Nº 123'."""
+    number = number.astype(str)
+    abbreviated = street.str.replace("Rua ", "R. ", regex=False).str.replace("Avenida ", "Av. ", regex=False)
+    styles = [
+        street + ", " + number,
+        abbreviated + " " + number,
+        strip_accents(street).str.upper() + ", Nº " + number,
+    ]
+    choice = rng.choice(len(styles), len(street), p=[0.6, 0.25, 0.15])
+    written = styles[0].copy()
+    for index, style in enumerate(styles[1:], start=1):
+        written = written.where(choice != index, style)
+    return written

@@ -195,3 +195,24 @@
     from {{ ref('int_customer_id_assignments') }} as ledger
     where ledger.assigned_at = {{ build_started_at() }} and ledger.previous_customer_id is not null
 {%- endmacro %}
+
+{#- A street address as a household key: upper case, no accents or punctuation, the usual abbreviations
+    spelled out (R. -> RUA, AV. -> AVENIDA, TV. -> TRAVESSA, AL. -> ALAMEDA), the number's sign (Nº) dropped;
+    null without a house number (a street alone is not an address). -#}
+{% macro address_key(text) -%}
+    {%- set cleaned = "trim(regexp_replace(upper(strip_accents(" ~ text ~ ")), '[^A-Z0-9]+', ' ', 'g'))" -%}
+    case when regexp_matches({{ text }}, '\d') then
+        nullif(
+            regexp_replace(
+                regexp_replace(
+                    regexp_replace(
+                        regexp_replace(
+                            regexp_replace({{ cleaned }}, ' NO? (\d)', ' \1', 'g'),
+                        '^R ', 'RUA '),
+                    '^AV ', 'AVENIDA '),
+                '^TV ', 'TRAVESSA '),
+            '^AL ', 'ALAMEDA '),
+            ''
+        )
+    end
+{%- endmacro %}

@@ -1,5 +1,6 @@
 -- One row per campaign and customer drawn for it (contacted or control), with what the customer bought in
--- the attribution window: the var('attribution_days') days after the contact (docs/metrics.md, "Campaigns").
+-- the attribution window: the var('attribution_days') days after the contact (docs/metrics.md, "Campaigns"), and
+-- its RFM measures at contact time (purchases before the contact).
 -- A customer whose records were drawn into both groups of one campaign (two records later found to be one
 -- person) counts as contacted: they were contacted.
 with
@@ -35,23 +36,29 @@ members as (
     group by all
 ),
 
-window_sales as (
+{%- set in_window = 'purchases.purchased_at > members.contacted_at and not purchases.is_return' %}
+-- The customer's purchases around the contact, read once: before it (RFM at contact time) and in its window.
+purchases_around as (
     select
         members.source_system,
         members.campaign_id,
         members.customer_id,
-        count(*) as purchases,
-        sum(purchases.amount) as revenue,
-        sum(purchases.amount - {{ cost_of_goods('purchases.amount', 'purchases.cost') }}) as gross_profit
+        max(purchases.purchase_date) filter (where purchases.purchased_at < members.contacted_at and not purchases.is_return)
+            as last_purchase_date_before,
+        count(*) filter (where purchases.purchased_at < members.contacted_at and not purchases.is_return)
+            as frequency_before,
+        sum(purchases.amount) filter (where purchases.purchased_at < members.contacted_at) as monetary_before,
+        count(*) filter (where {{ in_window }}) as purchases,
+        sum(purchases.amount) filter (where {{ in_window }}) as revenue,
+        sum(purchases.amount - {{ cost_of_goods('purchases.amount', 'purchases.cost') }}) filter (where {{ in_window }})
+            as gross_profit
     from members
     cross join observation_window
     inner join purchases
         on
             members.customer_id = purchases.customer_id
-            and purchases.purchased_at > members.contacted_at
             and purchases.purchased_at <= members.contacted_at + to_days({{ var('attribution_days') }})
             and purchases.purchase_date <= observation_window.as_of
-            and not purchases.is_return
     group by all
 ),
 
@@ -64,19 +71,22 @@ final as (
         members.contacted_at,
         members.drawn_in_both_groups,
         members.responded,
-        coalesce(window_sales.purchases, 0) > 0 as converted,
-        coalesce(window_sales.purchases, 0) as purchases,
-        coalesce(window_sales.revenue, 0)::decimal(18, 4) as revenue,
-        coalesce(window_sales.gross_profit, 0)::decimal(18, 4) as gross_profit,
+        coalesce(purchases_around.purchases, 0) > 0 as converted,
+        coalesce(purchases_around.purchases, 0) as purchases,
+        coalesce(purchases_around.revenue, 0)::decimal(18, 4) as revenue,
+        coalesce(purchases_around.gross_profit, 0)::decimal(18, 4) as gross_profit,
+        members.contacted_at::date - purchases_around.last_purchase_date_before as recency_days_at_contact,
+        coalesce(purchases_around.frequency_before, 0) as frequency_at_contact,
+        coalesce(purchases_around.monetary_before, 0)::decimal(18, 4) as monetary_at_contact,
         members.contacted_at + to_days({{ var('attribution_days') }}) <= observation_window.as_of + interval 1 day
             as attribution_complete
     from members
     cross join observation_window
-    left join window_sales
+    left join purchases_around
         on
-            members.source_system = window_sales.source_system
-            and members.campaign_id = window_sales.campaign_id
-            and members.customer_id = window_sales.customer_id
+            members.source_system = purchases_around.source_system
+            and members.campaign_id = purchases_around.campaign_id
+            and members.customer_id = purchases_around.customer_id
 )
 
 select * from final

@@ -49,6 +49,10 @@ campaign_members as (
     select * from {{ ref('int_campaign_members') }}
 ),
 
+household_members as (
+    select * from {{ ref('int_household_members') }}
+),
+
 campaigns as (
     select * from {{ ref('dim_campaigns') }}
 ),
@@ -203,6 +207,7 @@ final as (
         customers.state,
         customers.first_seen_at,
         customers.source_systems,
+        household_members.household_id,
         coalesce(service_summary.service_contacts, 0) as service_contacts,
         service_summary.last_service_contact_at,
         {% for channel in service_channels -%}
@@ -269,6 +274,7 @@ final as (
     left join customer_clv on customers.customer_id = customer_clv.customer_id
     left join service_tiers on customer_value.value_tier = service_tiers.value_tier
     left join campaign_summary on customers.customer_id = campaign_summary.customer_id
+    left join household_members on customers.customer_id = household_members.customer_id
     left join campaigns
         on
             campaign_summary.last_campaign.source_system = campaigns.source_system

@@ -27,6 +27,7 @@ cleaned as (
         nullif(trim(city), '') as city,
         nullif(upper(trim(state)), '') as state,
         nullif(trim(postal_code), '') as postal_code,
+        nullif(regexp_replace(trim(address), '\s+', ' ', 'g'), '') as address,
         nullif(trim(loyalty_id), '') as loyalty_id,
         created_at,
         updated_at,
@@ -56,7 +57,8 @@ normalised as (
         {{ document_issue('document_id', 'document_digits') }} as document_issue,
         nullif(upper(regexp_replace(coalesce(loyalty_id, ''), '\s', '', 'g')), '') as loyalty_number,
         {{ name_tokens('full_name') }} as name_tokens,
-        case when length(postal_code_digits) = 8 then postal_code_digits end as postal_code_key
+        case when length(postal_code_digits) = 8 then postal_code_digits end as postal_code_key,
+        {{ address_key('address') }} as address_key
     from digits
 ),
 
@@ -116,6 +118,7 @@ final as (
         city,
         state,
         postal_code,
+        address,
         loyalty_id,
         created_at,
         updated_at,
@@ -125,6 +128,7 @@ final as (
         case when loyalty_issue is null then loyalty_number end as loyalty_key,
         name_tokens,
         postal_code_key,
+        address_key,
         email_issue,
         phone_issue,
         document_key_issue as document_issue,
