@@ -3,6 +3,7 @@ and generated campaigns with a known true effect, measured against the generator
 
 from __future__ import annotations
 
+import dagster as dg
 import duckdb
 import numpy as np
 import pandas as pd
@@ -13,10 +14,12 @@ from dagster_project.synthetic import generate
 from tests.conftest import run_pipeline
 
 # Campaign K1 (e-mail, R$ 0.50 a contact, 25 % control planned) contacts A1-A8 and holds out B1-B4, all on
-# 2025-03-01 10:00; the window is the 30 days after. K2 (catalogue) has no control group.
+# 2025-03-01 10:00; the window is the 30 days after. K2 (catalogue) has no control group. K3's platform broke
+# its hold-out: D1 is in the control group and was also contacted, which fails the run at the campaign gate.
 CAMPAIGNS = """campaign_id,name,media,objective,product_type,start_date,end_date,cost_per_contact,planned_control_share
 K1,Livros de março,email,cross_sell,livros,2025-03-01,2025-03-07,0.50,0.25
 K2,Catálogo de outono,catalogo,retention,casa,2025-03-01,2025-03-10,4.00,0
+K3,SMS de abril,sms,retention,casa,2025-04-01,2025-04-05,0.06,0.5
 """
 CONTACTS = """campaign_id,source_customer_id,contacted_at,is_control,responded_at,response,order_id
 K1,A1,2025-03-01 10:00:00,false,,,
@@ -34,6 +37,10 @@ K1,B4,2025-03-01 10:00:00,true,,,
 K2,A1,2025-03-05 08:00:00,false,,,
 K2,C1,2025-03-05 08:00:00,false,,,
 K2,C2,2025-03-05 08:00:00,false,,,
+K3,D1,2025-04-01 09:00:00,true,,,
+K3,D1,2025-04-02 09:00:00,false,,,
+K3,D2,2025-04-01 09:00:00,false,,,
+K3,D3,2025-04-01 09:00:00,true,,,
 """
 PURCHASES = """order_id,source_customer_id,purchased_at,amount,cost,product_type,store_type
 S1,A1,2025-03-05 12:00:00,100.00,60.00,livros,ecommerce
@@ -58,7 +65,7 @@ IN_WINDOW = {  # by hand: what each member bought in its window (S2 is exactly 3
 
 
 @pytest.fixture(scope="module")
-def hand_case(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+def hand_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dg.ExecuteInProcessResult, pd.DataFrame]:
     folder = tmp_path_factory.mktemp("campaign_case")
     for family, system, text in (
         ("campaigns", "crm", CAMPAIGNS),
@@ -68,9 +75,36 @@ def hand_case(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
         (folder / "raw" / family / system).mkdir(parents=True)
         (folder / "raw" / family / system / f"{family}.csv").write_text(text, encoding="utf-8")
     result = run_pipeline(folder / "raw", folder / "warehouse.duckdb", as_of="2025-06-30")
-    assert result.success
     with duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True) as connection:
-        return connection.execute("select * from marts.campaign_performance order by campaign_id").df()
+        measured = connection.execute("select * from marts.campaign_performance order by campaign_id").df()
+    return result, measured
+
+
+@pytest.fixture(scope="module")
+def hand_case(hand_run) -> pd.DataFrame:
+    return hand_run[1]
+
+
+def test_a_control_group_member_who_was_contacted_fails_the_campaign_gate(hand_run):
+    result, measured = hand_run
+    broken = measured.set_index("campaign_id")["control_records_contacted"]
+    assert broken.to_dict() == {"K1": 0, "K2": 0, "K3": 1}
+    failed = [
+        (evaluation.asset_key.to_user_string(), evaluation.check_name, evaluation.description)
+        for evaluation in result.get_asset_check_evaluations()
+        if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    ]  # (the tiny case has too few repeat buyers for a CLV: that check only warns)
+    assert failed == [
+        (
+            "marts/campaign_performance",
+            "mart_gate",
+            "marts.campaign_performance: suite campaign_performance FAILED (18 expectations, 3 rows); "
+            "control_records_contacted: expect_column_values_to_be_between failed on 1 of 3 rows",
+        )
+    ]
+    assert not result.success
+    delivered = {event.asset_key.path[0] for event in result.get_asset_materialization_events()}
+    assert "exports" not in delivered and "publish" not in delivered  # nothing leaves on a broken hold-out
 
 
 def wilson(successes: int, trials: int) -> tuple[float, float]:

@@ -171,6 +171,62 @@ CASES: dict[str, tuple[dict, list[tuple[dict, str]]]] = {
         [({"consent_email": "yes"}, "consent_email"), ({"p_alive": -0.1}, "p_alive")],
     ),
 }
+MEASURED = {  # a measured campaign (or campaign and segment): 400 contacted, 40 in control
+    "campaign_id": "k1", "source_system": "crm", "media": "email", "contacted": 400, "control": 40,
+    "responders": 8, "response_rate": 0.02, "conversions_contacted": 60, "conversions_control": 4,
+    "conversion_rate_contacted": 0.15, "conversion_rate_control": 0.1, "lift_abs": 0.05, "lift_abs_ci_low": -0.06,
+    "lift_abs_ci_high": 0.12, "p_value": 0.4, "verdict": "not_significant",
+}  # fmt: skip
+MEASURED_FAULTS = [
+    ({"conversion_rate_contacted": 1.5}, "conversion_rate_contacted"),
+    ({"lift_abs_ci_low": 0.07}, "lift_abs, lift_abs_ci_low"),
+    ({"lift_abs_ci_high": 0.01}, "lift_abs_ci_high, lift_abs"),
+    ({"verdict": "great"}, "verdict"),
+    ({"conversions_control": 41}, "control, conversions_control"),
+]
+CASES |= {
+    "dim_campaigns": (
+        {"campaign_id": "k1", "source_system": "crm", "media": "sms", "planned_control_share": 0.1,
+         "actual_control_share": 0.11, "cost_per_contact": 0.06, "contacted": 90, "control": 11},
+        [({"actual_control_share": 1.2}, "actual_control_share"), ({"media": None}, "media")],
+    ),
+    "campaign_performance": (
+        {**MEASURED, "sample_ratio_p_value": 0.9, "planned_control_share": 0.1, "control_records_contacted": 0},
+        [
+            *MEASURED_FAULTS,
+            ({"control": 500, "conversions_control": 4}, "contacted, control"),
+            ({"control_records_contacted": 2}, "control_records_contacted"),
+            ({"media": None}, "media"),
+        ],
+    ),
+    "campaign_performance_by_segment": (
+        {**MEASURED, "rfm_segment_at_contact": "Champions", "value_tier_at_contact": "unknown"},
+        MEASURED_FAULTS,
+    ),
+    "media_performance": (
+        {"media": "email", "period_start": pd.Timestamp("2025-01-01"), "response_rate": 0.01, "pooled_lift_abs": 0.01,
+         "pooled_lift_abs_ci_low": 0.0, "pooled_lift_abs_ci_high": 0.02, "contacted": 1000, "measured_contacted": 900,
+         "campaigns": 3, "campaigns_with_control": 2},
+        [({"pooled_lift_abs_ci_high": 0.0}, "pooled_lift_abs_ci_high, pooled_lift_abs"),
+         ({"measured_contacted": 1001}, "contacted, measured_contacted")],
+    ),
+    "service_sales_attribution": (
+        {"channel": "chat", "handled_by": "bot", "interaction_type": "information",
+         "month": pd.Timestamp("2025-01-01"), "contacts": 10, "customers": 8, "purchases_after": 3,
+         "purchases_before": 2, "buying_share_after": 0.3, "buying_share_before": 0.2,
+         "new_product_types_per_contact": 0.1},
+        [({"customers": 11}, "contacts, customers"), ({"buying_share_after": 1.1}, "buying_share_after")],
+    ),
+    "dim_households": (
+        {"household_id": 1, "members": 2, "product_types_held_count": 3, "orders": 5},
+        [({"members": 0}, "members")],
+    ),
+    "household_value": (
+        {"month": pd.Timestamp("2025-01-01"), "households": 100, "buying_households": 30,
+         "product_types_per_household": 2.5},
+        [({"buying_households": 101}, "households, buying_households")],
+    ),
+}  # fmt: skip
 
 
 def run_suite(name: str, rows: list[dict]) -> object:
@@ -233,7 +289,11 @@ def test_a_bad_row_fails_its_expectation_with_the_column_and_row_count(name, cha
 
 def _other_keys(good: dict, n: int = 1) -> dict:
     """A second distinct row: unique keys get another value."""
-    keys = {"customer_id": 1 + n, "order_id": f"o{1 + n}", "product_id": f"p{1 + n}"}
+    keys = {
+        "customer_id": 1 + n, "order_id": f"o{1 + n}", "product_id": f"p{1 + n}", "campaign_id": f"k{1 + n}",
+        "household_id": 1 + n, "month": pd.Timestamp("2025-01-01") + pd.DateOffset(months=n),
+        "period_start": pd.Timestamp("2025-01-01") + pd.DateOffset(years=n),
+    }  # fmt: skip
     return {key: value for key, value in keys.items() if key in good}
 
 

@@ -59,10 +59,12 @@ def test_parameters_record_the_purchase_model_and_file_sizes(generated_dataset):
 
 
 def test_holding_back_the_last_day_splits_the_same_rows_into_a_dated_next_day_delivery(tmp_path):
-    whole = generate(400, seed=5, out=tmp_path / "whole")
-    split = generate(400, seed=5, out=tmp_path / "split", hold_back_last_day=True)
+    # 600 people (seed 5) have e-commerce orders, store sales, service contacts and consents on the last day.
+    whole = generate(600, seed=5, out=tmp_path / "whole")
+    split = generate(600, seed=5, out=tmp_path / "split", hold_back_last_day=True)
     held = split["next_day_files"]
-    assert held and all(name.split("/")[-1].split("_")[-1].startswith("2025-12-30.") for name in held)
+    assert {name.split("/")[0] for name in held} >= {"purchases", "service_interactions", "consents"}
+    assert all(name.split("/")[-1].split("_")[-1].startswith("2025-12-30.") for name in held)
     for relative, rows in whole["files"].items():  # every row is delivered once: before or on the last day
         stem = relative.rsplit("/", 1)[-1].split(".")[0]
         on_last_day = sum(

@@ -182,7 +182,7 @@ def test_a_previous_file_that_cannot_be_opened_is_replaced_by_a_whole_copy(wareh
     assert sorted(path.name for path in tmp_path.iterdir() if "serving" in path.name) == ["serving.duckdb"]
 
 
-def test_the_facts_and_the_rfmt_history_are_the_tables_built_by_parts():
+def test_the_facts_and_the_histories_are_the_tables_built_by_parts():
     from dagster_project.defs.exports import TABLES_BUILT_BY_PARTS  # read from dbt's manifest
 
     assert TABLES_BUILT_BY_PARTS == {
@@ -190,6 +190,7 @@ def test_the_facts_and_the_rfmt_history_are_the_tables_built_by_parts():
         "marts.fct_service_interactions": ("source_system", "protocol"),
         "marts.fct_campaign_contacts": ("source_system", "campaign_id", "source_customer_id", "contacted_at"),
         "marts.customer_rfmt_history": ("as_of",),
+        "marts.customer_value_history": ("as_of",),
     }
 
 

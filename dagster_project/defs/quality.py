@@ -15,7 +15,19 @@ from dagster_project.lib.identity_quality import measure, record, scores_as_dict
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import connect
 
-GATED_MARTS = ("customer_clv", "customer_rfmt", "customer_value", "customer_360")
+GATED_MARTS = (
+    "customer_clv",
+    "customer_rfmt",
+    "customer_value",
+    "customer_360",
+    "dim_campaigns",
+    "campaign_performance",
+    "campaign_performance_by_segment",
+    "media_performance",
+    "service_sales_attribution",
+    "dim_households",
+    "household_value",
+)
 
 
 Judge = Callable[[duckdb.DuckDBPyConnection, Settings, datetime], list[GateResult]]

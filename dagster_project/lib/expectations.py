@@ -9,6 +9,7 @@ metadata and reports that people without access to personal data read.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -138,16 +139,25 @@ def load_suite(path: Path) -> gx.ExpectationSuite:
     return suite
 
 
+CONDITION_WORDS = {"and", "or", "not", "in", "True", "False", "None"}  # of a pandas row_condition
+
+
 def referenced_columns(suite: gx.ExpectationSuite) -> list[str]:
-    """The columns the suite's expectations name (a batch need hold no others)."""
+    """The columns the suite's expectations name, in their arguments or a pandas row_condition (a batch need
+    hold no others)."""
     columns: list[str] = []
     for expectation in suite.expectations:
         kwargs = expectation.configuration.kwargs
+        condition = kwargs.get("row_condition") or ""
+        # GX 1.x keeps a pandas condition as {"pass_through_filter": text, ...}
+        if isinstance(condition, dict):
+            condition = condition.get("pass_through_filter", "")
         for name in [
             kwargs.get("column"),
             kwargs.get("column_A"),
             kwargs.get("column_B"),
             *kwargs.get("column_list", []),
+            *(word for word in re.findall(r"[A-Za-z_]\w*", str(condition)) if word not in CONDITION_WORDS),
         ]:
             if name and name not in columns:
                 columns.append(name)

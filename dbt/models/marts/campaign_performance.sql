@@ -16,6 +16,25 @@ observation_window as (
     select * from {{ ref('observation_window') }}
 ),
 
+campaign_contacts as (
+    select * from {{ ref('fct_campaign_contacts') }}
+),
+
+broken_hold_outs as (
+    -- Records of the control group that the same campaign also contacted: the platform broke its hold-out.
+    select
+        source_system,
+        campaign_id,
+        count(distinct source_customer_id) as control_records_contacted
+    from (
+        select source_system, campaign_id, source_customer_id
+        from campaign_contacts
+        group by all
+        having bool_or(is_control) and bool_or(not is_control)
+    ) as both_ways
+    group by all
+),
+
 per_campaign as (
     {{ campaign_measures('members', ['source_system', 'campaign_id']) }}
 ),
@@ -42,6 +61,7 @@ final as (
                 ) }}
         end as sample_ratio_p_value,
         coalesce(sample_ratio_p_value < 0.001, false) as sample_ratio_mismatch,
+        coalesce(broken_hold_outs.control_records_contacted, 0) as control_records_contacted,
         per_campaign.drawn_in_both_groups,
         per_campaign.attribution_complete,
         {{ var('attribution_days') }} as attribution_days,
@@ -52,6 +72,10 @@ final as (
         on
             per_campaign.source_system = campaigns.source_system
             and per_campaign.campaign_id = campaigns.campaign_id
+    left join broken_hold_outs
+        on
+            per_campaign.source_system = broken_hold_outs.source_system
+            and per_campaign.campaign_id = broken_hold_outs.campaign_id
 )
 
 select * from final
