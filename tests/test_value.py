@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pandas as pd
 import pytest
 
 
@@ -67,3 +69,79 @@ def test_value_tiers_follow_profit_and_shares(two_snapshots):
     assert tiers["most_valuable"] == -(-non_negative * 20 // 100)  # ceil(20% of customers with profit >= 0)
     assert lowest_valuable >= highest_other
     assert tiers["below_zero"] > 0 and profile_tiers == 0
+
+
+def test_service_sales_attribution_equals_a_pandas_recomputation(built_sample):
+    """Each service contact's customer's sales in the 14 days after it and in the 14 days before it, grouped by
+    channel, handler, type and month: recomputed here from the two facts, independently of the mart's SQL."""
+    warehouse = built_sample[0] / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        contacts = connection.execute(
+            "select protocol, source_system, customer_id, channel, handled_by, interaction_type, occurred_at "
+            "from marts.fct_service_interactions"
+        ).df()
+        purchases = connection.execute(
+            "select customer_id, purchased_at, amount::double as amount, product_type, is_return "
+            "from marts.fct_purchases"
+        ).df()
+        as_of = pd.Timestamp(connection.execute("select as_of from marts.observation_window").fetchone()[0])
+        mart = connection.execute(
+            "select * exclude (attribution_complete, attribution_days, as_of) from marts.service_sales_attribution"
+        ).df()
+    window = pd.Timedelta(days=14)
+    contacts = contacts[contacts["occurred_at"].dt.normalize() <= as_of]
+    sales = purchases[~purchases["is_return"] & (purchases["purchased_at"].dt.normalize() <= as_of)].copy()
+    first_of_type = (
+        purchases[~purchases["is_return"]].groupby(["customer_id", "product_type"])["purchased_at"].min()
+    )
+    sales["first_of_type_at"] = sales.set_index(["customer_id", "product_type"]).index.map(first_of_type)
+    pairs = contacts.dropna(subset=["customer_id"]).merge(sales, on="customer_id")
+    after = (pairs["purchased_at"] > pairs["occurred_at"]) & (
+        pairs["purchased_at"] <= pairs["occurred_at"] + window
+    )
+    before = (pairs["purchased_at"] < pairs["occurred_at"]) & (
+        pairs["purchased_at"] >= pairs["occurred_at"] - window
+    )
+    new_type = after & (pairs["first_of_type_at"] > pairs["occurred_at"])
+    pairs = pairs.assign(
+        purchases_after=after, revenue_after=pairs["amount"].where(after, 0.0),
+        purchases_before=before, revenue_before=pairs["amount"].where(before, 0.0),
+        new_type=pairs["product_type"].where(new_type),
+    )  # fmt: skip
+    per_contact = (
+        pairs.groupby(["source_system", "protocol"])
+        .agg(
+            purchases_after=("purchases_after", "sum"),
+            revenue_after=("revenue_after", "sum"),
+            purchases_before=("purchases_before", "sum"),
+            revenue_before=("revenue_before", "sum"),
+            new_product_types=("new_type", "nunique"),
+        )
+        .reindex(pd.MultiIndex.from_frame(contacts[["source_system", "protocol"]]), fill_value=0)
+        .reset_index()
+    )
+    per_contact = contacts.merge(per_contact, on=["source_system", "protocol"])
+    per_contact["month"] = per_contact["occurred_at"].dt.to_period("M").dt.to_timestamp()
+    expected = (
+        per_contact.groupby(["channel", "handled_by", "interaction_type", "month"], dropna=False)
+        .agg(
+            contacts=("protocol", "size"),
+            customers=("customer_id", "nunique"),
+            purchases_after=("purchases_after", "sum"),
+            revenue_after=("revenue_after", "sum"),
+            purchases_before=("purchases_before", "sum"),
+            revenue_before=("revenue_before", "sum"),
+            buying_share_after=("purchases_after", lambda n: (n > 0).mean()),
+            new_product_types_per_contact=("new_product_types", "mean"),
+        )
+        .reset_index()
+    )
+    keys = ["channel", "handled_by", "interaction_type", "month"]
+    mart["month"] = pd.to_datetime(mart["month"])
+    both = expected.merge(mart, on=keys, how="outer", suffixes=("", "_mart"), indicator=True)
+    assert (both["_merge"] == "both").all() and len(both) > 50
+    for column in ["contacts", "customers", "purchases_after", "purchases_before"]:
+        assert (both[column] == both[f"{column}_mart"]).all(), column
+    for column in ["revenue_after", "revenue_before", "buying_share_after", "new_product_types_per_contact"]:
+        assert np.allclose(both[column], both[f"{column}_mart"].astype(float), atol=0.005), column
+    assert both["revenue_after"].sum() > 0 and both["new_product_types_per_contact"].max() > 0
