@@ -35,7 +35,11 @@ def outputs(document: nbformat.NotebookNode) -> tuple[int, str]:
 
 
 def test_the_notebooks_are_numbered_and_committed_without_outputs():
-    assert [notebook.name for notebook in NOTEBOOKS] == ["01_customer_base.ipynb", "02_clv_diagnostics.ipynb"]
+    assert [notebook.name for notebook in NOTEBOOKS] == [
+        "01_customer_base.ipynb",
+        "02_clv_diagnostics.ipynb",
+        "03_campaigns_and_service.ipynb",
+    ]
     for notebook in NOTEBOOKS:
         code = [cell for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "code"]
         assert code and all(not cell.outputs and cell.execution_count is None for cell in code), notebook.name
@@ -68,3 +72,25 @@ def test_the_clv_diagnostics_notebook_runs_on_the_published_file(second_run, mon
     actual_at_end, expected_at_end = (int(group.replace(",", "")) for group in at_end.groups())
     # The model tracks the calibration it was fitted on.
     assert abs(expected_at_end / actual_at_end - 1) < 0.15
+
+
+def test_the_campaigns_and_service_notebook_runs_on_the_published_file(second_run, monkeypatch):
+    serving = second_run[0] / "serving.duckdb"
+    figures, printed = outputs(execute(NOTEBOOKS[2], serving, monkeypatch))
+    assert figures == 4  # forest plot, incremental profit, heat map, service attribution
+    with duckdb.connect(str(serving), read_only=True) as reader:
+        campaigns, contacted, measured, net = reader.execute(
+            "select count(*), sum(contacted), count(*) filter (where verdict <> 'no_control'), "
+            "sum(net_incremental_profit) filter (where verdict <> 'no_control') from marts.campaign_performance"
+        ).fetchone()
+        contacts, revenue_after = reader.execute(
+            "select sum(contacts), sum(revenue_after) from marts.service_sales_attribution"
+        ).fetchone()
+    assert f"{campaigns:,} campaigns, {contacted:,} customers contacted" in printed
+    assert (
+        f"{measured:,} campaigns measured against a control group: net incremental profit R$ {net:,.2f}"
+        in printed
+    )
+    assert (
+        f"{contacts:,} service contacts; sales within 14 days after them R$ {revenue_after:,.2f}" in printed
+    )
