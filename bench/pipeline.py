@@ -166,6 +166,39 @@ def dbt_models_by_time(warehouse: Path, top: int = 10) -> dict[str, float]:
     return {node["unique_id"].split(".", 2)[-1]: round(node["execution_time"], 2) for node in nodes[:top]}
 
 
+# The models that measure interactions (issue 19): what they add to a run is reported on its own.
+INTERACTION_MODELS = (
+    "int_campaign_members", "int_household_members", "dim_campaigns", "campaign_performance",
+    "campaign_performance_by_segment", "media_performance", "service_sales_attribution", "dim_households",
+    "household_value", "customer_value_history",
+)  # fmt: skip
+
+
+def interaction_marts_seconds(result: dg.ExecuteInProcessResult, warehouse: Path) -> dict[str, float]:
+    """Seconds of the interaction models (their dbt build and data tests) and of their mart gates."""
+    nodes: dict[str, float] = defaultdict(float)
+    for results in sorted(warehouse.with_name(warehouse.stem + "_dbt").glob("*/run_results.json")):
+        for node in json.loads(results.read_text())["results"]:
+            kind, _, name = node["unique_id"].split(".", 2)
+            model = name.split(".")[0] if kind == "model" else None
+            if kind == "test":  # a data test on one of them counts for it
+                model = next((m for m in INTERACTION_MODELS if f"_{m}_" in f"_{name}_"), None)
+            if model in INTERACTION_MODELS:
+                nodes[model] += node["execution_time"]
+    gates = sum(
+        seconds
+        for key, seconds in step_seconds(result).items()
+        if key.endswith("_mart_gate")
+        and key.removeprefix("marts__").removesuffix("_mart_gate") in INTERACTION_MODELS
+    )
+    return {
+        "total": round(sum(nodes.values()) + gates, 2),
+        "dbt": round(sum(nodes.values()), 2),
+        "gates": round(gates, 2),
+        **{name: round(seconds, 2) for name, seconds in sorted(nodes.items(), key=lambda item: -item[1])},
+    }
+
+
 def grouped_steps(result: dg.ExecuteInProcessResult, warehouse: Path) -> dict[str, object]:
     """The step timings the issue asks for: ingest per family, dbt (and its slowest models), CLV fit and
     scoring, gates, the delivery (exports and publishing), and whatever else ran."""
@@ -191,6 +224,7 @@ def grouped_steps(result: dg.ExecuteInProcessResult, warehouse: Path) -> dict[st
         gates=round(gates, 2),
         other_checks=round(other, 2),
         dbt_top_models=dbt_models_by_time(warehouse),
+        interaction_marts=interaction_marts_seconds(result, warehouse),
         every_step=step_seconds(result),
     )
     return steps
@@ -294,11 +328,15 @@ def print_summary(figures: dict[str, object]) -> None:
     )
     print(f"{'step (full run)':<44}{'seconds':>10}")
     for name, seconds in figures["steps"].items():
-        if name not in ("dbt_top_models", "every_step"):
+        if name not in ("dbt_top_models", "every_step", "interaction_marts"):
             print(f"{name:<44}{seconds!s:>10}")
     print(f"\n{'slowest dbt nodes':<44}{'seconds':>10}")
     for name, seconds in figures["steps"]["dbt_top_models"].items():
         print(f"{name[:43]:<44}{seconds:>10}")
+    for run_name, steps in (("full run", figures["steps"]), ("one-day run", figures["incremental_steps"])):
+        print(f"\n{'interaction marts, ' + run_name:<44}{'seconds':>10}")
+        for name, seconds in steps["interaction_marts"].items():
+            print(f"{name[:43]:<44}{seconds:>10}")
 
 
 def main() -> None:
