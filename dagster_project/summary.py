@@ -67,12 +67,37 @@ def success_lines(result: dg.ExecuteInProcessResult, settings: Settings, seconds
                 f"{entry['channel']}, {entry['open_complaint_removed']:,} with an open complaint: removed)"
             )
     if serving:
+        lines += _campaign_lines(Path(str(serving["path"])))
         lines.append(
             f"  serving file  {serving['path']} ({len(serving['tables'])} tables, for BI tools read-only)"
         )
     lines.append(f"  warehouse     {settings.warehouse} (every table: python -m dagster_project.summary)")
     lines.append("  full log      make dev -> Runs, or C360_LOG_LEVEL=debug make run")
     return lines
+
+
+def _campaign_lines(serving: Path) -> list[str]:
+    """The campaigns' verdicts and what those measured against a control group brought, as published."""
+    with connect(serving, read_only=True) as connection:
+        campaigns, positive, negative, not_significant, no_control, net_profit = connection.execute(
+            """
+            select
+                count(*),
+                count(*) filter (where verdict = 'positive'),
+                count(*) filter (where verdict = 'negative'),
+                count(*) filter (where verdict = 'not_significant'),
+                count(*) filter (where verdict = 'no_control'),
+                coalesce(sum(net_incremental_profit) filter (where verdict <> 'no_control'), 0)
+            from marts.campaign_performance
+            """
+        ).fetchone()
+    if not campaigns:
+        return []
+    return [
+        f"  campaigns     {campaigns:,} measured: {positive:,} positive, {negative:,} negative, {not_significant:,} "
+        f"not significant, {no_control:,} without a control group; net incremental profit R$ {net_profit:,.2f} "
+        "(marts.campaign_performance)"
+    ]
 
 
 def failure_lines(result: dg.ExecuteInProcessResult, settings: Settings, seconds: float) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import duckdb
@@ -145,3 +146,51 @@ def test_service_sales_attribution_equals_a_pandas_recomputation(built_sample):
     for column in ["revenue_after", "revenue_before", "buying_share_after", "new_product_types_per_contact"]:
         assert np.allclose(both[column], both[f"{column}_mart"].astype(float), atol=0.005), column
     assert both["revenue_after"].sum() > 0 and both["new_product_types_per_contact"].max() > 0
+
+
+def test_a_run_ends_with_the_campaigns_verdicts_and_their_net_incremental_profit(built_sample):
+    from dagster_project.summary import _campaign_lines
+
+    serving = built_sample[0] / "serving.duckdb"
+    with duckdb.connect(str(serving), read_only=True) as reader:
+        verdicts = dict(
+            reader.execute("select verdict, count(*) from marts.campaign_performance group by 1").fetchall()
+        )
+        net = reader.execute(
+            "select sum(net_incremental_profit) from marts.campaign_performance where lift_abs is not null"
+        ).fetchone()[0]
+    (line,) = _campaign_lines(serving)
+    assert line == (
+        f"  campaigns     {sum(verdicts.values()):,} measured: {verdicts.get('positive', 0):,} positive, "
+        f"{verdicts.get('negative', 0):,} negative, {verdicts.get('not_significant', 0):,} not significant, "
+        f"{verdicts['no_control']:,} without a control group; net incremental profit R$ {net:,.2f} "
+        "(marts.campaign_performance)"
+    )
+
+
+def test_households_are_the_people_the_generator_housed_together(built_sample, generated_dataset):
+    """Pairs of customers put in one household, against the people the generator gave one address: every pair
+    found is right; most are found (a customer whose latest record has neither address nor phone has none)."""
+    with duckdb.connect(str(built_sample[0] / "warehouse.duckdb"), read_only=True) as connection:
+        records = connection.execute("select * from marts.customer_id_map").df()
+        households = connection.execute("select customer_id, household_id from marts.customer_360").df()
+    truth = generated_dataset / "truth"
+    identity = pd.read_csv(truth / "identity.csv", dtype=str)
+    persons = pd.read_csv(truth / "persons.csv", dtype=str)[["person_id", "household_id"]]
+    person_of = (
+        records.merge(identity, on=["source_system", "source_customer_id"])
+        .groupby("customer_id")["person_id"]
+        .agg(lambda people: people.mode().iloc[0])
+    )
+    customers = households.assign(person_id=households["customer_id"].map(person_of)).merge(
+        persons.rename(columns={"household_id": "true_household_id"}), on="person_id"
+    )
+
+    def pairs(key: str) -> set[tuple[int, int]]:
+        together = customers.dropna(subset=[key]).groupby(key)["customer_id"]
+        return {pair for members in together for pair in itertools.combinations(sorted(members[1]), 2)}
+
+    found, true = pairs("household_id"), pairs("true_household_id")
+    assert len(true) >= 30
+    assert len(found & true) / len(found) >= 0.98  # precision
+    assert len(found & true) / len(true) >= 0.7  # recall

@@ -383,7 +383,12 @@ def generate(
         ignore_index=True,
     )
     identity.to_csv(truth / "identity.csv", index=False)
-    pd.concat([people[["person_id"]], latent], axis=1).to_csv(truth / "persons.csv", index=False)
+    # People who share a postal address (CEP, street and number) live together: one household, named by its
+    # first person.
+    household = people.groupby(["postal_code", "street", "house_number"])["person_id"].transform("min")
+    pd.concat([people[["person_id"]], latent, household.rename("household_id")], axis=1).to_csv(
+        truth / "persons.csv", index=False
+    )
     campaign_truth(campaigns, contacts).to_csv(truth / "campaign_effects.csv", index=False)
     summary = {
         "seed": seed,
