@@ -170,7 +170,8 @@ def test_a_run_ends_with_the_campaigns_verdicts_and_their_net_incremental_profit
 
 def test_households_are_the_people_the_generator_housed_together(built_sample, generated_dataset):
     """Pairs of customers put in one household, against the people the generator gave one address: every pair
-    found is right; most are found (a customer whose latest record has neither address nor phone has none)."""
+    found is right, and nine in ten or more are found (a customer whose records have neither an address nor a
+    phone has no household key)."""
     with duckdb.connect(str(built_sample[0] / "warehouse.duckdb"), read_only=True) as connection:
         records = connection.execute("select * from marts.customer_id_map").df()
         households = connection.execute("select customer_id, household_id from marts.customer_360").df()
@@ -193,4 +194,4 @@ def test_households_are_the_people_the_generator_housed_together(built_sample, g
     found, true = pairs("household_id"), pairs("true_household_id")
     assert len(true) >= 30
     assert len(found & true) / len(found) >= 0.98  # precision
-    assert len(found & true) / len(true) >= 0.7  # recall
+    assert len(found & true) / len(true) >= 0.9  # recall

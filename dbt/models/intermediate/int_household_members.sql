@@ -1,9 +1,12 @@
--- One row per customer with a postal code: the household it belongs to (docs/identity.md, "Households").
--- Customers who share a postal address (CEP with street and number) are one household; without an address,
--- a CEP with a shared phone. These are the links identity resolution deliberately does not merge: people who
--- live together are different customers. Each customer's own key is its most recent record's (address first);
+-- One row per customer with a postal code and an address or a phone: the household it belongs to
+-- (docs/identity.md, "Households"). These are the links identity resolution deliberately does not merge:
+-- people who live together are different customers. A customer has up to two household keys, each from its
+-- most recent record that has it: CEP with street and number, and CEP with phone. Customers sharing a key are
+-- linked, and a household is a connected component of those links (one member may share the address with a
+-- second and the phone with a third). A key held by more than var('household_max_members') customers links
+-- nobody: a building without apartment numbers, a company switchboard or a placeholder is not a home.
 -- household_id is the smallest customer_id of the household (stable while its oldest member stays).
-with
+with recursive
 
 customers as (
     select * from {{ ref('stg_raw__customers') }}
@@ -16,12 +19,8 @@ id_map as (
 record_keys as (
     select
         id_map.customer_id,
-        case
-            when customers.address_key is not null
-                then 'address: ' || customers.postal_code_key || ' ' || customers.address_key
-            when customers.phone_key is not null then 'phone: ' || customers.postal_code_key || ' ' || customers.phone_key
-        end as household_key,
-        case when customers.address_key is not null then 'address' else 'postal_code_and_phone' end as linked_by,
+        key_kinds.key_kind,
+        key_kinds.key_value,
         customers.updated_at,
         customers.loaded_at
     from customers
@@ -29,26 +28,89 @@ record_keys as (
         on
             customers.source_system = id_map.source_system
             and customers.source_customer_id = id_map.source_customer_id
-    where customers.postal_code_key is not null
+    cross join lateral (
+        select 'address' as key_kind, customers.postal_code_key || ' ' || customers.address_key as key_value
+        union all
+        select 'postal_code_and_phone', customers.postal_code_key || ' ' || customers.phone_key
+    ) as key_kinds
+    where customers.postal_code_key is not null and key_kinds.key_value is not null
 ),
 
 customer_keys as (
-    select *
+    select
+        customer_id,
+        key_kind,
+        key_value
     from record_keys
-    where household_key is not null
     qualify row_number() over (
-        partition by customer_id
-        order by linked_by = 'address' desc, updated_at desc nulls last, loaded_at desc, household_key
+        partition by customer_id, key_kind order by updated_at desc nulls last, loaded_at desc, key_value
     ) = 1
+),
+
+household_keys as (
+    select
+        key_kind,
+        key_value
+    from customer_keys
+    group by all
+    having count(*) between 2 and {{ var('household_max_members') }}
+),
+
+links as (
+    select
+        customer_keys.customer_id,
+        linked.customer_id as linked_customer_id,
+        customer_keys.key_kind
+    from customer_keys
+    semi join household_keys
+        on
+            customer_keys.key_kind = household_keys.key_kind
+            and customer_keys.key_value = household_keys.key_value
+    inner join customer_keys as linked
+        on
+            customer_keys.key_kind = linked.key_kind
+            and customer_keys.key_value = linked.key_value
+            and customer_keys.customer_id <> linked.customer_id
+),
+
+reachable (customer_id, reachable_customer_id) as (
+    select distinct
+        customer_id,
+        customer_id as reachable_customer_id
+    from customer_keys
+    union
+    select
+        reachable.customer_id,
+        links.linked_customer_id
+    from reachable
+    inner join links on reachable.reachable_customer_id = links.customer_id
+),
+
+households as (
+    select
+        customer_id,
+        min(reachable_customer_id) as household_id,
+        count(*) as household_members
+    from reachable
+    group by customer_id
+),
+
+linked_by as (
+    select
+        customer_id,
+        string_agg(distinct key_kind, ', ' order by key_kind) as linked_by
+    from links
+    group by customer_id
 ),
 
 final as (
     select
-        customer_id,
-        min(customer_id) over (partition by household_key) as household_id,
-        count(*) over (partition by household_key) as household_members,
-        linked_by
-    from customer_keys
+        households.customer_id,
+        households.household_id,
+        households.household_members,
+        linked_by.linked_by
+    from households
+    left join linked_by on households.customer_id = linked_by.customer_id
 )
 
 select * from final

@@ -40,10 +40,21 @@ campaign_starts as (
     group by all
 ),
 
-base_sample as (
-    select customer_id
-    from customers
-    where hash(customer_id) % greatest(1, (select count(*) from customers) // 20000) = 0
+base_sample_purchases as materialized (
+    -- The purchases of the base's sample, taken first (a range join of every purchase with every campaign
+    -- start, before the sample's filter, is campaigns x purchases rows).
+    select
+        purchases.customer_id,
+        purchases.purchased_at,
+        purchases.purchase_date,
+        purchases.amount,
+        purchases.is_return
+    from purchases
+    semi join (
+        select customer_id
+        from customers
+        where hash(customer_id) % greatest(1, (select count(*) from customers) // 20000) = 0
+    ) as base_sample on purchases.customer_id = base_sample.customer_id
 ),
 
 base_at_start as (
@@ -55,8 +66,7 @@ base_at_start as (
         count(*) filter (where not purchases.is_return) as frequency,
         sum(purchases.amount) as monetary
     from campaign_starts
-    inner join purchases on purchases.purchased_at < campaign_starts.drawn_at
-    inner join base_sample on purchases.customer_id = base_sample.customer_id
+    inner join base_sample_purchases as purchases on purchases.purchased_at < campaign_starts.drawn_at
     group by campaign_starts.source_system, campaign_starts.campaign_id, campaign_starts.drawn_at, purchases.customer_id
     having count(*) filter (where not purchases.is_return) > 0
 ),

@@ -46,7 +46,11 @@ households as (
         household_id,
         count(*) as members,
         list(customer_id order by customer_id) as member_customer_ids,
-        any_value(linked_by) as linked_by
+        nullif(concat_ws(
+            ', ',
+            case when bool_or(contains(linked_by, 'address')) then 'address' end,
+            case when bool_or(contains(linked_by, 'postal_code_and_phone')) then 'postal_code_and_phone' end
+        ), '') as linked_by
     from members
     group by household_id
 ),

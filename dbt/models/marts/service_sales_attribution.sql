@@ -10,17 +10,20 @@ service_interactions as (
     select * from {{ ref('fct_service_interactions') }}
 ),
 
-fct_purchases as (
+purchases as (
     select * from {{ ref('fct_purchases') }}
+    where not is_return
 ),
 
-purchases as (
-    -- Sales, each with when the customer first bought its product type.
+first_of_type as (
+    -- When the customer first bought each product type (a grouped minimum: a window over every purchase
+    -- costs more).
     select
-        *,
-        min(purchased_at) over (partition by customer_id, product_type) as first_of_type_at
-    from fct_purchases
-    where not is_return
+        customer_id,
+        product_type,
+        min(purchased_at) as first_of_type_at
+    from purchases
+    group by all
 ),
 
 observation_window as (
@@ -51,7 +54,7 @@ around_contact as (
                 and purchases.purchased_at >= contacts.occurred_at - to_days({{ days }})
         ) as revenue_before,
         count(distinct purchases.product_type) filter (
-            where purchases.purchased_at > contacts.occurred_at and purchases.first_of_type_at > contacts.occurred_at
+            where purchases.purchased_at > contacts.occurred_at and first_of_type.first_of_type_at > contacts.occurred_at
         ) as new_product_types
     from contacts
     cross join observation_window
@@ -61,6 +64,10 @@ around_contact as (
             and purchases.purchased_at >= contacts.occurred_at - to_days({{ days }})
             and purchases.purchased_at <= contacts.occurred_at + to_days({{ days }})
             and purchases.purchase_date <= observation_window.as_of
+    left join first_of_type
+        on
+            purchases.customer_id = first_of_type.customer_id
+            and purchases.product_type is not distinct from first_of_type.product_type
     group by all
 ),
 
