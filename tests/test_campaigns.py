@@ -107,6 +107,15 @@ def test_a_control_group_member_who_was_contacted_fails_the_campaign_gate(hand_r
     assert "exports" not in delivered and "publish" not in delivered  # nothing leaves on a broken hold-out
 
 
+def test_the_normal_distribution_function_of_the_sql_matches_scipy_into_the_tails():
+    from dagster_project.lib.sql_functions import normal_cdf
+
+    points = np.concatenate([np.linspace(-37, 8, 901), [0.0, -1.959963984540054]])
+    ours = np.array([normal_cdf(x) for x in points])
+    assert np.allclose(ours, stats.norm.cdf(points), rtol=1e-12, atol=0)
+    assert normal_cdf(-1.959963984540054) == pytest.approx(0.025, rel=1e-14)
+
+
 def wilson(successes: int, trials: int) -> tuple[float, float]:
     interval = stats.binomtest(successes, trials).proportion_ci(0.95, method="wilson")
     return interval.low, interval.high
