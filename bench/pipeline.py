@@ -181,8 +181,11 @@ def interaction_marts_seconds(result: dg.ExecuteInProcessResult, warehouse: Path
         for node in json.loads(results.read_text())["results"]:
             kind, _, name = node["unique_id"].split(".", 2)
             model = name.split(".")[0] if kind == "model" else None
-            if kind == "test":  # a data test on one of them counts for it
-                model = next((m for m in INTERACTION_MODELS if f"_{m}_" in f"_{name}_"), None)
+            if kind == "test":  # a data test on one of them counts for it (the longest name that fits)
+                model = next(
+                    (m for m in sorted(INTERACTION_MODELS, key=len, reverse=True) if f"_{m}_" in f"_{name}_"),
+                    None,
+                )
             if model in INTERACTION_MODELS:
                 nodes[model] += node["execution_time"]
     gates = sum(

@@ -307,6 +307,25 @@ def test_the_row_count_band_fails_a_table_that_halved():
     assert "observed 4" in shrunk.summary()
 
 
+def test_a_row_condition_reads_the_columns_it_names_and_not_its_string_values(tmp_path: Path, monkeypatch):
+    """A suite may filter rows (`row_condition`): the gate reads the columns the condition names, and a quoted
+    value in it ('email') is no column."""
+    (tmp_path / "filtered.json").write_text(json.dumps({"name": "filtered", "expectations": [{
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "contacted", "min_value": 1, "row_condition": 'media == "email" and planned > 0',
+                   "condition_parser": "pandas"},
+    }]}))  # fmt: skip
+    monkeypatch.setattr(gates, "suite_path", lambda name: tmp_path / f"{name}.json")
+    with duckdb.connect() as connection:
+        connection.execute(
+            "create table campaigns as select * from (values ('email', 0.1, 0), ('sms', 0.1, 0), ('email', 0, 0)) "
+            "as t(media, planned, contacted)"
+        )
+        result = gates.gate_table(connection, "campaigns", "filtered")
+    assert not result.success and result.rows == 3
+    assert [(failure.column, failure.unexpected_count) for failure in result.failures] == [("contacted", 1)]
+
+
 @pytest.mark.parametrize(
     ("expectation", "message"),
     [

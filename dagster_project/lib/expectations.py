@@ -140,6 +140,7 @@ def load_suite(path: Path) -> gx.ExpectationSuite:
 
 
 CONDITION_WORDS = {"and", "or", "not", "in", "True", "False", "None"}  # of a pandas row_condition
+QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")  # a string literal in a row_condition: a value, not a column
 
 
 def referenced_columns(suite: gx.ExpectationSuite) -> list[str]:
@@ -157,7 +158,11 @@ def referenced_columns(suite: gx.ExpectationSuite) -> list[str]:
             kwargs.get("column_A"),
             kwargs.get("column_B"),
             *kwargs.get("column_list", []),
-            *(word for word in re.findall(r"[A-Za-z_]\w*", str(condition)) if word not in CONDITION_WORDS),
+            *(
+                word
+                for word in re.findall(r"[A-Za-z_]\w*", QUOTED.sub(" ", str(condition)))
+                if word not in CONDITION_WORDS
+            ),
         ]:
             if name and name not in columns:
                 columns.append(name)

@@ -6,7 +6,7 @@
 -- second and the phone with a third). A key held by more than var('household_max_members') customers links
 -- nobody: a building without apartment numbers, a company switchboard or a placeholder is not a home.
 -- household_id is the smallest customer_id of the household (stable while its oldest member stays).
-with recursive
+with
 
 customers as (
     select * from {{ ref('stg_raw__customers') }}
@@ -73,26 +73,8 @@ links as (
             and customer_keys.customer_id <> linked.customer_id
 ),
 
-reachable (customer_id, reachable_customer_id) as (
-    select distinct
-        customer_id,
-        customer_id as reachable_customer_id
-    from customer_keys
-    union
-    select
-        reachable.customer_id,
-        links.linked_customer_id
-    from reachable
-    inner join links on reachable.reachable_customer_id = links.customer_id
-),
-
 households as (
-    select
-        customer_id,
-        min(reachable_customer_id) as household_id,
-        count(*) as household_members
-    from reachable
-    group by customer_id
+    {{ connected_components('customer_keys', 'customer_id', 'links', 'customer_id', 'linked_customer_id') }}
 ),
 
 linked_by as (
@@ -105,12 +87,12 @@ linked_by as (
 
 final as (
     select
-        households.customer_id,
-        households.household_id,
-        households.household_members,
+        households.node as customer_id,
+        households.component as household_id,
+        households.component_size as household_members,
         linked_by.linked_by
     from households
-    left join linked_by on households.customer_id = linked_by.customer_id
+    left join linked_by on households.node = linked_by.customer_id
 )
 
 select * from final

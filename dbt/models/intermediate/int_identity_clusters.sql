@@ -11,7 +11,7 @@
 -- record key. Incremental: the components are recomputed over the region of the records whose links may
 -- have changed and every record of their previous clusters (a link that appeared or vanished has an end
 -- there, so no new component reaches outside it); the region's records are stamped (changed_at).
-with recursive
+with
 
 {% if is_incremental() -%}
     scope as (
@@ -59,35 +59,17 @@ numbered_edges as (
     inner join records as linked_records on edges.linked_record_key = linked_records.record_key
 ),
 
-reachable (record_number, reachable_record_number) as (
-    select
-        record_number,
-        record_number as reachable_record_number
-    from records
-    union
-    select
-        reachable.record_number,
-        numbered_edges.linked_record_number
-    from reachable
-    inner join numbered_edges on reachable.reachable_record_number = numbered_edges.record_number
-),
-
 components as (
-    select
-        record_number,
-        min(reachable_record_number) as component_number,
-        count(*) as cluster_size
-    from reachable
-    group by record_number
+    {{ connected_components('records', 'record_number', 'numbered_edges', 'record_number', 'linked_record_number') }}
 ),
 
 members as (
     select
         records.*,
-        components.component_number,
-        components.cluster_size
+        components.component as component_number,
+        components.component_size as cluster_size
     from records
-    inner join components on records.record_number = components.record_number
+    inner join components on records.record_number = components.node
 ),
 
 cluster_names as (
