@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from dagster_project.defs import automation, clv, exports, ingest, quality, transform
+from dagster_project.defs import automation, clv, exports, ingest, offers, quality, transform
 from dagster_project.defs.console import concise_console
 from dagster_project.defs.resources import SettingsResource, resources
 
@@ -16,6 +16,7 @@ defs = dg.Definitions.merge(
     ingest.defs,
     transform.defs,
     clv.defs,
+    offers.defs,
     quality.defs,
     exports.defs,
     automation.defs,

@@ -68,6 +68,22 @@ def test_without_enough_repeat_buyers_everything_but_clv_is_built_and_published(
         assert serving.execute("select count(*) from marts.customer_360").fetchone() == (6,)
 
 
+def test_without_campaign_history_the_offers_fall_back_to_affinity(tiny_run):
+    folder, result = tiny_run
+    assert result.success
+    with duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True) as connection:
+        used, status = connection.execute(
+            "select used_for_ranking, offer_model_status from marts.offer_model_status"
+        ).fetchone()
+        scores = connection.execute("select count(*) from marts.offer_uplift_scores").fetchone()[0]
+        versions = connection.execute(
+            "select distinct model_version from marts.customer_next_best_offer where model_version is not null"
+        ).fetchall()
+        customers = connection.execute("select count(*) from marts.customer_next_best_offer").fetchone()[0]
+    assert not used and status.startswith("not fitted: history:") and scores == 0
+    assert set(versions) <= {("affinity",)} and customers == 6
+
+
 def test_the_clv_check_warns_with_the_reason_instead_of_blocking(tiny_run):
     _, result = tiny_run
     (clv_check,) = [

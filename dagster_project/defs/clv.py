@@ -30,7 +30,7 @@ from dagster_project.lib.clv import (
     score_customers,
 )
 from dagster_project.lib.settings import Settings
-from dagster_project.lib.warehouse import connect
+from dagster_project.lib.warehouse import connect, write_python_marts
 
 INPUTS = dg.AssetKey(["intermediate", "int_clv_inputs"])
 
@@ -119,29 +119,6 @@ def _fit_row(fit: ModelFit, kind: str, config: Settings, calibration_end: date, 
         "as_of": as_of,
         "fitted_at": at,
     }
-
-
-def _write(connection: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]) -> None:
-    """Append the fits and backtests, replace customer_clv, all in one transaction."""
-    connection.execute("create schema if not exists marts")
-    for name, columns in TABLES.items():
-        connection.execute(f"create table if not exists marts.{name} ({columns})")
-    connection.execute("begin")
-    try:
-        for name in REPLACED:
-            connection.execute(f"delete from marts.{name}")
-        for name, frame in frames.items():
-            if not frame.empty:
-                connection.register("incoming", frame)
-                column_list = ", ".join(frame.columns)
-                connection.execute(
-                    f"insert into marts.{name} ({column_list}) select {column_list} from incoming"
-                )
-                connection.unregister("incoming")
-        connection.execute("commit")
-    except Exception:
-        connection.execute("rollback")
-        raise
 
 
 def _production(
@@ -278,7 +255,7 @@ def clv(context: dg.AssetExecutionContext, settings: SettingsResource) -> Iterat
             "model": config.clv_model,
             "backtest": backtest_outcome,
         }
-        _write(connection, frames)
+        write_python_marts(connection, TABLES, REPLACED, frames)
         for name in TABLES:
             rows = connection.execute(f"select count(*) from marts.{name}").fetchone()[0]
             yield dg.MaterializeResult(

@@ -72,9 +72,10 @@ def dbt_target_path(settings: Settings, step: str) -> Path:
     return settings.warehouse.with_name(settings.warehouse.stem + "_dbt") / step
 
 
-# The CLV asset (Python) sits inside the dbt graph: it reads intermediate.int_clv_inputs and the marts that
-# read its scores (source `clv`) run after it. So dbt runs in two steps around it.
-AFTER_CLV = "source:clv+"
+# The CLV and offer-model assets (Python) sit inside the dbt graph: they read intermediate models, and the
+# marts that read what they write (sources `clv` and `offers`) run after them. So dbt runs in two steps around
+# them.
+AFTER_CLV = "source:clv+ source:offers+"
 
 
 def _dbt_step(name: str, description: str, **selection: str) -> dg.AssetsDefinition:
@@ -138,7 +139,8 @@ dbt_models = _dbt_step(
 )
 dbt_models_after_clv = _dbt_step(
     "dbt_models_after_clv",
-    "The marts that read marts.customer_clv (customer_value, customer_360 and what depends on them).",
+    "The marts that read marts.customer_clv (customer_value, customer_360 and what depends on them) or the "
+    "offer model's scores (the next best offer).",
     select=AFTER_CLV,
 )
 

@@ -145,6 +145,23 @@ KNOBS: dict[str, Knob] = {
         "Promotional segments leave out customers with an open complaint (service recovery first); false "
         "turns the rule off.",
     ),
+    "contact_cooldown_days": Knob(
+        "14",
+        lambda text: max(int(text), 0),
+        "No offer to a customer a campaign contacted in the last N days (customer_next_best_offer).",
+    ),
+    "offer_holdout_share": Knob(
+        "0.10",
+        _share,
+        "Share of customers held out of the offers each month (by a hash of customer and month), so the next "
+        "period can measure what the offers brought.",
+    ),
+    "offer_training_max_contacts": Knob(
+        "300000",
+        _positive_int,
+        "The uplift model learns on every past campaign member up to this many; above, on every control-group "
+        "member and a sample of the contacted.",
+    ),
     "schedule_cron": Knob("0 6 * * *", str.strip, "When the daily schedule materializes everything (cron)."),
     "schedule_timezone": Knob("America/Sao_Paulo", str.strip, "Timezone of C360_SCHEDULE_CRON."),
     "duckdb_memory_limit": Knob(
@@ -183,6 +200,9 @@ class Settings:
     attribution_days: int
     service_attribution_days: int
     promotions_skip_open_complaints: bool
+    contact_cooldown_days: int
+    offer_holdout_share: float
+    offer_training_max_contacts: int
     schedule_cron: str
     schedule_timezone: str
     duckdb_memory_limit: str
@@ -230,6 +250,9 @@ class Settings:
             "clv_holdout": self.clv_holdout,
             "attribution_days": self.attribution_days,
             "service_attribution_days": self.service_attribution_days,
+            "contact_cooldown_days": self.contact_cooldown_days,
+            "offer_holdout_share": self.offer_holdout_share,
+            "offer_training_max_contacts": self.offer_training_max_contacts,
         }
 
     def as_environment(self) -> dict[str, str]:

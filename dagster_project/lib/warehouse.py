@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 SCHEMAS = ("raw", "staging", "intermediate", "marts")
 # Seconds to wait before each new attempt while another process holds the file (a transient lock: a BI tool
@@ -100,3 +101,33 @@ def table_row_counts(connection: duckdb.DuckDBPyConnection) -> list[tuple[str, s
             (schema, name, kind, connection.execute(f"select count(*) from {quoted}").fetchone()[0])
         )
     return counted
+
+
+def write_python_marts(
+    connection: duckdb.DuckDBPyConnection,
+    tables: Mapping[str, str],
+    replaced: Sequence[str],
+    frames: Mapping[str, pd.DataFrame],
+) -> None:
+    """What a Python asset (CLV, the offer model) writes into `marts`, in one transaction: each of `tables`
+    (name -> column definitions) created when absent, the `replaced` ones emptied, every non-empty frame
+    appended to its table."""
+    connection.execute("create schema if not exists marts")
+    for name, columns in tables.items():
+        connection.execute(f"create table if not exists marts.{name} ({columns})")
+    connection.execute("begin")
+    try:
+        for name in replaced:
+            connection.execute(f"delete from marts.{name}")
+        for name, frame in frames.items():
+            if not frame.empty:
+                connection.register("incoming", frame)
+                column_list = ", ".join(frame.columns)
+                connection.execute(
+                    f"insert into marts.{name} ({column_list}) select {column_list} from incoming"
+                )
+                connection.unregister("incoming")
+        connection.execute("commit")
+    except Exception:
+        connection.execute("rollback")
+        raise

@@ -22,6 +22,18 @@ PRODUCT_TYPES = (
     ("livros", "Livros", 0.65),
     ("mercado", "Mercado", 0.8),
 )  # (id, name, cost as a share of the price)
+# Personas: what a person is inclined to buy (indexes into PRODUCT_TYPES). Most of a person's purchases are of
+# their persona's types, and a campaign for one of them moves them far more than one for another type: the
+# structure product affinity and the uplift model are there to find.
+PERSONAS = (
+    ("tecnologia", (0, 1, 8)),  # eletronicos, eletrodomesticos, livros
+    ("familia", (7, 4, 9)),  # brinquedos, casa, mercado
+    ("estilo", (2, 3, 5)),  # moda, calcados, beleza
+    ("ativo", (6, 3, 0)),  # esporte, calcados, eletronicos
+    ("lar", (4, 1, 9)),  # casa, eletrodomesticos, mercado
+)
+PERSONA_PURCHASE_SHARE = 0.7  # of a person's purchases of their persona's types; the rest of any type
+INCLINED, NOT_INCLINED = 2.0, 0.35  # a campaign's effect on a person inclined to its product type, or not
 STORE_TYPES = ("own_store", "partner_store", "ecommerce")
 SERVICE_CHANNELS = {  # channel as the service desk writes it: (canonical, share, handled_by choices)
     "Telefone": ("call_center", 0.30, ("agent",)),
@@ -166,20 +178,22 @@ def products_catalogue(rng: np.random.Generator, per_type: int = 20) -> pd.DataF
 def decorate_orders(
     rng: np.random.Generator,
     orders: pd.DataFrame,
-    person_count: int,
+    persona: np.ndarray,
     products: pd.DataFrame,
     window_days: float,
 ) -> pd.DataFrame:
-    """Give orders an id, a store type (each person has a preferred one), a product and a cost; add returns."""
+    """Give orders an id, a store type (each person has a preferred one), a product (mostly of the person's
+    persona's types) and a cost; add returns."""
     orders = orders.copy()
     count = len(orders)
-    preferred_store = rng.choice(len(STORE_TYPES), person_count, p=[0.45, 0.2, 0.35])
+    preferred_store = rng.choice(len(STORE_TYPES), len(persona), p=[0.45, 0.2, 0.35])
     store = np.where(
         rng.random(count) < 0.8, preferred_store[orders["person"]], rng.integers(0, len(STORE_TYPES), count)
     )
-    favourite_type = rng.integers(0, len(PRODUCT_TYPES), person_count)
+    persona_types = np.array([types for _, types in PERSONAS])[persona[orders["person"].to_numpy()]]
+    inclined_type = persona_types[np.arange(count), rng.integers(0, persona_types.shape[1], count)]
     product_type = np.where(
-        rng.random(count) < 0.6, favourite_type[orders["person"]], rng.integers(0, len(PRODUCT_TYPES), count)
+        rng.random(count) < PERSONA_PURCHASE_SHARE, inclined_type, rng.integers(0, len(PRODUCT_TYPES), count)
     )
     # An order a campaign brought is of the campaign's product type (and on the web shop when bought
     # through its link): the columns product_type_index and store_index, -1 where free.
@@ -209,6 +223,18 @@ def decorate_orders(
     returned["order_id"] = returned["order_id"] + "-DEV"
     returned = returned[returned["day"] < window_days]
     return pd.concat([orders, returned], ignore_index=True).sort_values(["person", "day"], ignore_index=True)
+
+
+def draw_personas(rng: np.random.Generator, person_count: int) -> np.ndarray:
+    """Each person's persona (index into PERSONAS), equally likely."""
+    return rng.integers(0, len(PERSONAS), person_count)
+
+
+def inclination(persona: np.ndarray, product_type_index: np.ndarray) -> np.ndarray:
+    """INCLINED where the product type is one of the persona's, NOT_INCLINED elsewhere."""
+    persona_types = np.array([types for _, types in PERSONAS])[persona]
+    inclined = (persona_types == np.asarray(product_type_index)[:, None]).any(axis=1)
+    return np.where(inclined, INCLINED, NOT_INCLINED)
 
 
 def simulate_service(rng: np.random.Generator, latent: pd.DataFrame, window_days: float) -> pd.DataFrame:

@@ -6,7 +6,8 @@ effects of two campaigns never mix), holds out a random control group (not conta
 A contact changes what the customer would have bought anyway (the base purchases of the BG/NBD process):
 - with probability `effect` it brings one extra purchase of the campaign's product type inside the attribution
   window; `effect` = the medium's effect x the campaign's multiplier (0 for a campaign without effect) x a
-  factor of the customer's recency (recently active customers move, lapsed ones hardly);
+  factor of the customer's recency (recently active customers move, lapsed ones hardly) x the person's
+  inclination to the campaign's product type (behaviour.PERSONAS: inclined persons move, the others hardly);
 - a customer with an open complaint at contact time gets no extra purchase, and with probability `PUT_OFF`
   is put off: their base purchases in the window do not happen.
 
@@ -14,6 +15,8 @@ The truth of a campaign is the expected value of what it measures, over the rand
 control and the contact's own draws, given the base purchases (docs/metrics.md, "Campaign lift"):
 conversion without contact b (a base purchase in the window), with contact b (1 - put_off) + (1 - b) effect;
 revenue effect = effect x the customer's expected spend - put_off x the base revenue in the window.
+A contact's true uplift (truth/contact_uplift.csv) is what the contact changes in the chance of a purchase in
+the window: effect - put_off x (1 if the customer would have bought anyway, else 0).
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dagster_project.synthetic.behaviour import PRODUCT_TYPES, STORE_TYPES, PurchaseModel, business_hours
+from dagster_project.synthetic.behaviour import (
+    PRODUCT_TYPES,
+    STORE_TYPES,
+    PurchaseModel,
+    business_hours,
+    inclination,
+)
 
 ATTRIBUTION_DAYS = 30
 PUT_OFF = 0.3  # chance a contact puts a customer with an open complaint off buying in the window
@@ -153,7 +162,8 @@ def _open_complaints(service: pd.DataFrame, person: np.ndarray, seconds: np.ndar
 
 def simulate_contacts(
     rng: np.random.Generator, campaigns: pd.DataFrame, audience: np.ndarray, orders: pd.DataFrame,
-    latent: pd.DataFrame, service: pd.DataFrame, model: PurchaseModel, contacts_per_person: float = 6.0,
+    latent: pd.DataFrame, service: pd.DataFrame, persona: np.ndarray, model: PurchaseModel,
+    contacts_per_person: float = 6.0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:  # fmt: skip
     """The contacts (with their truth), the purchases the campaigns added (person, day, amount, forced product
     type and store, the contact that caused it) and the mask of base orders the campaigns put off.
@@ -185,7 +195,14 @@ def simulate_contacts(
         recency_factor[days_since <= days] = factor
     open_complaint = _open_complaints(service, person, moment) > 0
     multiplier = campaigns["effect_multiplier"].to_numpy()[campaign]
-    effect = np.array([entry.effect for entry in medium]) * multiplier * recency_factor * ~open_complaint
+    inclined = inclination(persona[person], campaigns["product_type_index"].to_numpy()[campaign])
+    effect = (
+        np.array([entry.effect for entry in medium])
+        * multiplier
+        * recency_factor
+        * inclined
+        * ~open_complaint
+    )
     put_off_chance = np.where(open_complaint & (multiplier > 0), PUT_OFF, 0.0)
     expected_spend = model.p / latent["spend_rate"].to_numpy()[person]
 
@@ -224,6 +241,7 @@ def simulate_contacts(
         conversion_without_contact=base_converts.astype(float),
         conversion_with_contact=base_converts * (1 - put_off_chance) + ~base_converts * effect,
         revenue_effect=effect * expected_spend - put_off_chance * base_revenue,
+        true_uplift=effect - put_off_chance * base_converts,
         tracked=tracked,
     )
     return contacts, extra, removed
@@ -233,6 +251,21 @@ def _ranges(lengths: np.ndarray) -> np.ndarray:
     """[2, 3] -> [0, 1, 0, 1, 2]."""
     ends = np.cumsum(lengths)
     return np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - lengths, lengths)
+
+
+def contact_uplift_truth(
+    campaigns: pd.DataFrame, contacts: pd.DataFrame, person_ids: np.ndarray
+) -> pd.DataFrame:
+    """truth/contact_uplift.csv: per campaign and person drawn for it (contacted or control), the true uplift
+    of contacting them: the change in the chance of a purchase in the attribution window."""
+    return pd.DataFrame(
+        {
+            "campaign_id": campaigns["campaign_id"].to_numpy()[contacts["campaign"]],
+            "person_id": person_ids[contacts["person"]],
+            "is_control": contacts["is_control"].to_numpy(),
+            "true_uplift": contacts["true_uplift"].round(6).to_numpy(),
+        }
+    )
 
 
 def campaign_truth(campaigns: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFrame:

@@ -21,9 +21,14 @@ import pandas as pd
 import yaml
 
 from dagster_project.synthetic.behaviour import (
+    INCLINED,
+    NOT_INCLINED,
+    PERSONA_PURCHASE_SHARE,
+    PERSONAS,
     PRODUCT_TYPES,
     PurchaseModel,
     decorate_orders,
+    draw_personas,
     products_catalogue,
     simulate_consents,
     simulate_purchases,
@@ -36,6 +41,7 @@ from dagster_project.synthetic.campaigns import (
     MESSAGE,
     PUT_OFF,
     campaign_truth,
+    contact_uplift_truth,
     simulate_campaigns,
     simulate_contacts,
 )
@@ -149,14 +155,15 @@ def generate(
     products = products_catalogue(rng)
     service = simulate_service(rng, latent, window.days)
     campaigns = simulate_campaigns(rng, window.days)
+    persona = draw_personas(rng, customers)
     crm_book = RecordBook(rng, people, np.flatnonzero(rng.random(customers) < 0.7), 0.0)
     contacts, campaign_orders, put_off = simulate_contacts(
-        rng, campaigns, crm_book.person, base_orders, latent, service, model
+        rng, campaigns, crm_book.person, base_orders, latent, service, persona, model
     )
     orders = pd.concat(
         [base_orders[~put_off].assign(induced_by=-1), campaign_orders], ignore_index=True
     ).sort_values(["person", "day"], ignore_index=True)
-    orders = decorate_orders(rng, orders, customers, products, window.days)
+    orders = decorate_orders(rng, orders, persona, products, window.days)
     campaign_sales = orders[(orders["induced_by"] >= 0) & (orders["amount"] > 0)]
     contacts["order_id"] = (
         pd.Series(campaign_sales["order_id"].to_numpy(), index=campaign_sales["induced_by"].to_numpy())
@@ -386,10 +393,14 @@ def generate(
     # People who share a postal address (CEP, street and number) live together: one household, named by its
     # first person.
     household = people.groupby(["postal_code", "street", "house_number"])["person_id"].transform("min")
-    pd.concat([people[["person_id"]], latent, household.rename("household_id")], axis=1).to_csv(
+    personas = pd.Series(np.array([name for name, _ in PERSONAS])[persona], name="persona")
+    pd.concat([people[["person_id"]], latent, household.rename("household_id"), personas], axis=1).to_csv(
         truth / "persons.csv", index=False
     )
     campaign_truth(campaigns, contacts).to_csv(truth / "campaign_effects.csv", index=False)
+    contact_uplift_truth(campaigns, contacts, people["person_id"].to_numpy()).to_csv(
+        truth / "contact_uplift.csv", index=False
+    )
     summary = {
         "seed": seed,
         "customers": customers,
@@ -401,7 +412,10 @@ def generate(
             "attribution_days": ATTRIBUTION_DAYS,
             "put_off_with_open_complaint": PUT_OFF,
             "effect_by_media": {name: medium.effect for name, medium in MEDIA.items()},
+            "effect_by_inclination": {"inclined": INCLINED, "not_inclined": NOT_INCLINED},
         },
+        "personas": {name: [PRODUCT_TYPES[index][0] for index in types] for name, types in PERSONAS},
+        "persona_purchase_share": PERSONA_PURCHASE_SHARE,
         "files": files,
         **({"next_day_files": next_day_files} if hold_back_last_day else {}),
     }

@@ -22,6 +22,8 @@ members as (
         campaign_contacts.source_system,
         campaign_contacts.campaign_id,
         campaign_contacts.customer_id,
+        any_value(campaign_contacts.media) as media,
+        any_value(campaign_contacts.product_type) as product_type,
         bool_and(campaign_contacts.is_control) as is_control,
         coalesce(
             min(campaign_contacts.contacted_at) filter (where not campaign_contacts.is_control),
@@ -50,6 +52,8 @@ purchases_around as (
         sum(purchases.amount) filter (where purchases.purchased_at < members.contacted_at) as monetary_before,
         count(*) filter (where {{ in_window }}) as purchases,
         sum(purchases.amount) filter (where {{ in_window }}) as revenue,
+        count(*) filter (where {{ in_window }} and purchases.product_type = members.product_type)
+            as product_type_purchases,
         sum(purchases.amount - {{ cost_of_goods('purchases.amount', 'purchases.cost') }}) filter (where {{ in_window }})
             as gross_profit
     from members
@@ -67,11 +71,14 @@ final as (
         members.source_system,
         members.campaign_id,
         members.customer_id,
+        members.media,
+        members.product_type,
         members.is_control,
         members.contacted_at,
         members.drawn_in_both_groups,
         members.responded,
         coalesce(purchases_around.purchases, 0) > 0 as converted,
+        coalesce(purchases_around.product_type_purchases, 0) > 0 as converted_product_type,
         coalesce(purchases_around.purchases, 0) as purchases,
         coalesce(purchases_around.revenue, 0)::decimal(18, 4) as revenue,
         coalesce(purchases_around.gross_profit, 0)::decimal(18, 4) as gross_profit,

@@ -22,7 +22,7 @@ consents as (
 ),
 
 contact_channels as (
-    select * from {{ ref('contact_channels') }}
+    select * from {{ ref('int_customer_contact_channel') }}
 ),
 
 observation_window as (
@@ -177,24 +177,6 @@ consent_summary as (
     group by customer_id
 ),
 
-best_channel as (
-    -- Consented, then the channel the customer already uses with us, then the cheapest.
-    select
-        consent_summary.customer_id,
-        arg_min(
-            contact_channels.channel,
-            (
-                contact_channels.service_channel is not distinct from service_summary.preferred_service_channel
-                and service_summary.preferred_service_channel is not null
-            )::int * -1000000
-            + contact_channels.cost_per_contact
-        ) as best_contact_channel
-    from consent_summary
-    inner join contact_channels on list_contains(consent_summary.consented_channels, contact_channels.channel)
-    left join service_summary on consent_summary.customer_id = service_summary.customer_id
-    group by consent_summary.customer_id
-),
-
 final as (
     select
         customers.customer_id,
@@ -237,7 +219,7 @@ final as (
         {% for channel in consent_channels -%}
             consent_summary.consent_{{ channel }},
         {% endfor -%}
-        best_channel.best_contact_channel,
+        contact_channels.best_contact_channel,
         customer_rfmt.r_score,
         customer_rfmt.f_score,
         customer_rfmt.m_score,
@@ -268,7 +250,7 @@ final as (
     left join service_summary on customers.customer_id = service_summary.customer_id
     left join purchase_summary on customers.customer_id = purchase_summary.customer_id
     left join consent_summary on customers.customer_id = consent_summary.customer_id
-    left join best_channel on customers.customer_id = best_channel.customer_id
+    left join contact_channels on customers.customer_id = contact_channels.customer_id
     left join customer_rfmt on customers.customer_id = customer_rfmt.customer_id
     left join customer_value on customers.customer_id = customer_value.customer_id
     left join customer_clv on customers.customer_id = customer_clv.customer_id

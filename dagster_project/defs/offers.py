@@ -1,0 +1,253 @@
+"""The uplift model of the next best offer (docs/metrics.md, "Next best offer"; lib/offers.py): a backtest out
+of time, a production fit on every past campaign member in intermediate.int_offer_training, and the predicted
+uplift of every distinct customer profile x product type x medium in intermediate.int_offer_candidates.
+Writes marts.offer_model_fits and marts.offer_model_backtest (appended, like the CLV fits),
+marts.offer_uplift_scores and marts.offer_model_status (replaced) in one transaction.
+
+A model whose backtest ranks no better than random (the top 20 % by predicted uplift do not convert because of
+the contact more often than everyone does, or the Qini coefficient is not positive), or that cannot be fitted
+(too little history), scores nothing: offer_uplift_scores is empty, offer_model_status says why, and the
+offers fall back to product affinity."""
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import duckdb
+import pandas as pd
+
+from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource
+from dagster_project.lib import offers
+from dagster_project.lib.warehouse import connect, write_python_marts
+
+TRAINING = dg.AssetKey(["intermediate", "int_offer_training"])
+CANDIDATES = dg.AssetKey(["intermediate", "int_offer_candidates"])
+RANKING_SHARE = 0.2  # the share of the ranking whose uplift must beat random for the model to be used
+
+_FEATURE_COLUMNS = ", ".join(
+    f"{name} {'varchar' if name in offers.CATEGORICAL else 'double'}" for name in offers.FEATURES
+)
+TABLES = {
+    "offer_model_fits": """
+        fit_id varchar primary key, model_version varchar not null, fit_kind varchar not null,
+        method varchar not null, learner varchar not null, parameters json not null, features json not null,
+        product_types json not null, training_rows integer not null, contacted_rows integer not null,
+        control_rows integer not null, sampled_share double not null, campaigns integer not null,
+        trained_from date not null, trained_to date not null, fit_seconds double not null, as_of date,
+        fitted_at timestamp not null""",
+    "offer_model_backtest": """
+        fit_id varchar not null, model_version varchar not null, split_date date not null,
+        train_campaigns integer not null, test_campaigns integer not null, test_rows integer not null,
+        top_share double not null, customers integer not null, uplift_top double, uplift_all double,
+        uplift_ratio_vs_random double, incremental_share_captured double, qini double not null,
+        fitted_at timestamp not null, primary key (fit_id, top_share)""",
+    "offer_uplift_scores": f"""
+        {_FEATURE_COLUMNS}, p_treated double not null, p_control double not null, uplift double not null,
+        model_version varchar not null""",
+    "offer_model_status": """
+        as_of date, model_version varchar, used_for_ranking boolean not null, offer_model_status varchar not null,
+        training_rows integer not null, sampled_share double, checked_at timestamp not null""",
+}
+REPLACED = ("offer_uplift_scores", "offer_model_status")
+
+DESCRIPTIONS = {
+    "offer_model_fits": "One row per uplift model fit (fit_kind backtest or production): the two-model method, "
+    "learner and its settings, features, product types, rows it learnt from and the campaigns' dates. Appended.",
+    "offer_model_backtest": "One row per backtest and top share (10, 20, 30 %): the later campaigns' members "
+    "ranked by the uplift predicted by a fit on the earlier ones; uplift of the top against all (random), the "
+    "share of incremental conversions captured, the Qini coefficient. Appended.",
+    "offer_uplift_scores": "One row per distinct customer profile x product type x medium among today's offer "
+    "candidates: predicted chance of buying the type in the attribution window with and without a contact, "
+    "and the uplift. Replaced; empty when the model is not used.",
+    "offer_model_status": "One row: whether this run's uplift model ranks the offers and, if not, why. Replaced.",
+}
+
+
+def _specs() -> list[dg.AssetSpec]:
+    return [
+        dg.AssetSpec(
+            ["marts", name],
+            deps=[TRAINING, CANDIDATES],
+            description=description,
+            group_name="marts",
+            kinds={"python", "scikitlearn", "duckdb"},
+        )
+        for name, description in DESCRIPTIONS.items()
+    ]
+
+
+def _fit_row(model_version: str, fit_id: str, kind: str, rows: pd.DataFrame, model: offers.UpliftModel,
+             seconds: float, as_of: date | None, at: datetime) -> dict:  # fmt: skip
+    control = int(rows["is_control"].sum())
+    return {
+        "fit_id": fit_id,
+        "model_version": model_version,
+        "fit_kind": kind,
+        "method": "two_model",
+        "learner": type(model.treated).__name__,
+        "parameters": json.dumps(offers.LEARNER),
+        "features": json.dumps(offers.FEATURES),
+        "product_types": json.dumps(model.product_types),
+        "training_rows": len(rows),
+        "contacted_rows": len(rows) - control,
+        "control_rows": control,
+        "sampled_share": float(rows["sampled_share"].iloc[0]),
+        "campaigns": rows[["source_system", "campaign_id"]].drop_duplicates().shape[0],
+        "trained_from": rows["campaign_start_date"].min(),
+        "trained_to": rows["campaign_start_date"].max(),
+        "fit_seconds": round(seconds, 3),
+        "as_of": as_of,
+        "fitted_at": at,
+    }
+
+
+def _score(
+    connection: duckdb.DuckDBPyConnection, model: offers.UpliftModel, model_version: str
+) -> pd.DataFrame:
+    """The predicted uplift of every distinct feature row among the candidates the model covers (a product type
+    it learnt about, a channel with a medium)."""
+    columns = ", ".join(offers.FEATURES)
+    profiles = connection.execute(
+        f"""
+        select distinct {columns}
+        from intermediate.int_offer_candidates
+        where media is not null and list_contains($product_types, offer_product_type)
+        """,
+        {"product_types": model.product_types},
+    ).df()
+    return pd.concat([profiles, model.predict(profiles)], axis=1).assign(model_version=model_version)
+
+
+@dg.multi_asset(specs=_specs(), pool=WAREHOUSE_POOL, can_subset=False)
+def offer_model(
+    context: dg.AssetExecutionContext, settings: SettingsResource
+) -> Iterator[dg.MaterializeResult]:
+    """Backtest the two-model uplift learner out of time, fit it on every past campaign member (a sample of the
+    contacted above C360_OFFER_TRAINING_MAX_CONTACTS) and score today's offer candidates, unless the backtest
+    ranks no better than random; then the offers fall back to product affinity."""
+    config = settings.get()
+    at = datetime.now(UTC).replace(tzinfo=None)
+    frames = {name: pd.DataFrame() for name in TABLES}
+    metadata: dict[str, dict[str, object]] = {name: {} for name in TABLES}
+    with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
+        training = connection.execute("select * from intermediate.int_offer_training").df()
+        as_of = connection.execute("select max(as_of) from marts.observation_window").fetchone()[0]
+        sampled_share = float(training["sampled_share"].iloc[0]) if len(training) else None
+        if sampled_share is not None and sampled_share < 1:
+            context.log.info(
+                f"Uplift model: {len(training):,} campaign members, every control-group member and "
+                f"{sampled_share:.1%} of the contacted (C360_OFFER_TRAINING_MAX_CONTACTS="
+                f"{config.offer_training_max_contacts:,})"
+            )
+        model_version, used, status = None, False, ""
+        try:
+            model_version, used, status = _fit_and_score(training, connection, as_of, at, frames, metadata)
+        except offers.OfferModelError as error:
+            status = f"not fitted: {error}"
+        if not used:
+            context.log.warning(
+                f"Uplift model not used for ranking this run ({status}); offers rank by affinity."
+            )
+        frames["offer_model_status"] = pd.DataFrame(
+            [
+                {
+                    "as_of": as_of,
+                    "model_version": model_version,
+                    "used_for_ranking": used,
+                    "offer_model_status": status,
+                    "training_rows": len(training),
+                    "sampled_share": sampled_share,
+                    "checked_at": at,
+                }
+            ]
+        )
+        metadata["offer_model_status"] = {
+            "offer_model_status": status,
+            "used_for_ranking": used,
+            "training_rows": len(training),
+            "training_sample": "all members"
+            if sampled_share in (None, 1.0)
+            else f"every control-group member and {sampled_share:.1%} of the contacted",
+        }
+        write_python_marts(connection, TABLES, REPLACED, frames)
+        for name in TABLES:
+            rows = connection.execute(f"select count(*) from marts.{name}").fetchone()[0]
+            yield dg.MaterializeResult(
+                asset_key=["marts", name], metadata={"dagster/row_count": rows, **metadata[name]}
+            )
+
+
+def _fit_and_score(training: pd.DataFrame, connection: duckdb.DuckDBPyConnection, as_of: date | None,
+                   at: datetime, frames: dict[str, pd.DataFrame],
+                   metadata: dict[str, dict[str, object]]) -> tuple[str, bool, str]:  # fmt: skip
+    """Backtest, then (when the backtest beats random) the production fit and the scores, into `frames`;
+    returns the production model's version, whether it ranks the offers, and the status line."""
+    started = time.perf_counter()
+    result = offers.backtest(training)
+    backtest_seconds = time.perf_counter() - started
+    backtest_id = uuid.uuid4().hex
+    backtest_version = f"uplift-two-model-{backtest_id[:8]}"
+    earlier = training[training["campaign_start_date"] < result.split_date]
+    fits = [
+        _fit_row(
+            backtest_version, backtest_id, "backtest", earlier, result.model, backtest_seconds, as_of, at
+        )
+    ]
+    frames["offer_model_backtest"] = result.by_share.assign(
+        fit_id=backtest_id,
+        model_version=backtest_version,
+        split_date=result.split_date,
+        train_campaigns=result.train_campaigns,
+        test_campaigns=result.test_campaigns,
+        test_rows=result.test_rows,
+        qini=result.qini,
+        fitted_at=at,
+    )
+    at_share = result.by_share.set_index("top_share").loc[RANKING_SHARE]
+    ratio = at_share["uplift_ratio_vs_random"]
+    metadata["offer_model_backtest"] = {
+        "split_date": str(result.split_date),
+        "qini": result.qini,
+        **{
+            f"uplift_ratio_vs_random_top_{round(row.top_share * 100)}": row.uplift_ratio_vs_random
+            for row in result.by_share.itertuples()
+        },
+    }
+    beats_random = bool(ratio > 1 and result.qini > 0)
+    fit_id = uuid.uuid4().hex
+    model_version = f"uplift-two-model-{fit_id[:8]}"
+    if not beats_random:
+        frames["offer_model_fits"] = pd.DataFrame(fits)
+        return (
+            backtest_version,
+            False,
+            f"not used: the backtest ranks no better than random (top {RANKING_SHARE:.0%} uplift "
+            f"{ratio:.2f}x random, Qini {result.qini:.4f})",
+        )
+    started = time.perf_counter()
+    model = offers.fit(training)
+    fits.append(
+        _fit_row(
+            model_version, fit_id, "production", training, model, time.perf_counter() - started, as_of, at
+        )
+    )
+    frames["offer_model_fits"] = pd.DataFrame(fits)
+    scored = time.perf_counter()
+    frames["offer_uplift_scores"] = _score(connection, model, model_version)
+    metadata["offer_uplift_scores"] = {
+        "model_version": model_version,
+        "score_seconds": round(time.perf_counter() - scored, 3),
+        "mean_uplift": float(frames["offer_uplift_scores"]["uplift"].mean()),
+    }
+    metadata["offer_model_fits"] = {"model_version": model_version, "product_types": model.product_types}
+    return (
+        model_version,
+        True,
+        f"used: backtest top {RANKING_SHARE:.0%} uplift {ratio:.2f}x random, Qini {result.qini:.4f}",
+    )
+
+
+defs = dg.Definitions(assets=[offer_model])

@@ -1,0 +1,99 @@
+-- Every offer candidate priced (docs/metrics.md, "Next best offer"): the predicted uplift of contacting the
+-- customer about the product type on their channel (marts.offer_uplift_scores when the uplift model ranks
+-- this run, else the affinity estimate), what a purchase of the type earns, the contact's cost, and the
+-- expected incremental profit; ranked per customer, best first. Customers without a contact channel have none.
+{%- set features = offer_customer_features() + ['product_types_held_bin', 'holds_offer_type', 'affinity_bin', 'offer_product_type', 'media'] %}
+with
+
+candidates as (
+    select * from {{ ref('int_offer_candidates') }}
+),
+
+uplift_scores as (
+    select * from {{ source('offers', 'offer_uplift_scores') }}
+),
+
+contact_channels as (
+    select * from {{ ref('contact_channels') }}
+),
+
+purchases as (
+    select * from {{ ref('fct_purchases') }}
+),
+
+observation_window as (
+    select * from {{ ref('observation_window') }}
+),
+
+-- What one contact on a medium added to the chance of a purchase, pooled over every measured campaign.
+media_lift as (
+    select
+        media,
+        sum(pooled_lift_abs * measured_contacted) / nullif(sum(measured_contacted) filter (where pooled_lift_abs is not null), 0)
+            as pooled_lift_abs
+    from {{ ref('media_performance') }}
+    group by media
+),
+
+product_types as (
+    select
+        consequent_product_type as product_type,
+        any_value(consequent_holders / base_holders) as holder_share
+    from {{ ref('product_affinity') }}
+    where level = 'customer'
+    group by consequent_product_type
+),
+
+-- Gross profit of an average purchase of the type (sales to as_of, known cost or the default margin).
+margins as (
+    select
+        purchases.product_type,
+        avg(purchases.amount - {{ cost_of_goods('purchases.amount', 'purchases.cost') }}) as margin_per_purchase
+    from purchases
+    cross join observation_window
+    where not purchases.is_return and purchases.purchase_date <= observation_window.as_of
+    group by purchases.product_type
+),
+
+priced as (
+    select
+        candidates.customer_id,
+        candidates.offer_product_type,
+        candidates.channel,
+        candidates.media,
+        candidates.affinity_antecedent,
+        candidates.affinity_lift,
+        product_types.holder_share,
+        uplift_scores.uplift is not null as from_uplift_model,
+        coalesce(
+            uplift_scores.uplift,
+            greatest(coalesce(media_lift.pooled_lift_abs, 0), 0)
+            * least(coalesce(candidates.affinity_lift, 1), 4) * product_types.holder_share
+        ) as predicted_uplift,
+        coalesce(uplift_scores.model_version, 'affinity') as model_version,
+        margins.margin_per_purchase::double as margin_per_purchase,
+        contact_channels.cost_per_contact
+    from candidates
+    inner join contact_channels on candidates.channel = contact_channels.channel
+    inner join margins on candidates.offer_product_type = margins.product_type
+    inner join product_types on candidates.offer_product_type = product_types.product_type
+    left join media_lift on candidates.media = media_lift.media
+    left join uplift_scores
+        on
+            {% for feature in features -%}
+                candidates.{{ feature }} = uplift_scores.{{ feature }}{% if not loop.last %} and {% endif %}
+            {% endfor %}
+),
+
+final as (
+    select
+        *,
+        predicted_uplift * margin_per_purchase - cost_per_contact as expected_incremental_profit,
+        row_number() over (
+            partition by customer_id
+            order by predicted_uplift * margin_per_purchase - cost_per_contact desc, offer_product_type
+        ) as offer_rank
+    from priced
+)
+
+select * from final
