@@ -64,10 +64,12 @@ def success_lines(result: dg.ExecuteInProcessResult, settings: Settings, seconds
         for entry in manifest["segments"]:
             lines.append(
                 f"    {entry['file']:<36}{entry['rows']:>9,} rows  ({entry['opted_out_removed']:,} opted out of "
-                f"{entry['channel']}, {entry['open_complaint_removed']:,} with an open complaint: removed)"
+                f"{entry['channel']}, {entry['open_complaint_removed']:,} with an open complaint, "
+                f"{entry.get('unprofitable_removed', 0):,} not worth the contact: removed)"
             )
     if serving:
         lines += _campaign_lines(Path(str(serving["path"])))
+        lines += _offer_lines(Path(str(serving["path"])))
         lines.append(
             f"  serving file  {serving['path']} ({len(serving['tables'])} tables, for BI tools read-only)"
         )
@@ -97,6 +99,25 @@ def _campaign_lines(serving: Path) -> list[str]:
         f"  campaigns     {campaigns:,} measured: {positive:,} positive, {negative:,} negative, {not_significant:,} "
         f"not significant, {no_control:,} without a control group; net incremental profit R$ {net_profit:,.2f} "
         "(marts.campaign_performance)"
+    ]
+
+
+def _offer_lines(serving: Path) -> list[str]:
+    """How many customers have an offer and by what it is ranked, as published."""
+    with connect(serving, read_only=True) as connection:
+        offered, held_out, at_desk, status = connection.execute(
+            """
+            select
+                count(*) filter (where is_eligible and not is_holdout),
+                count(*) filter (where is_eligible and is_holdout),
+                (select count(*) from marts.service_desk_offers where eligibility = 'eligible'),
+                (select any_value(offer_model_status) from marts.offer_model_status)
+            from marts.customer_next_best_offer
+            """
+        ).fetchone()
+    return [
+        f"  offers        {offered:,} customers with a next best offer ({held_out:,} more held out), {at_desk:,} "
+        f"waiting at the service desk (marts.customer_next_best_offer); uplift model {status}"
     ]
 
 

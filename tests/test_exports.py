@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from dagster_project.defs.resources import DBT_PROJECT_DIR
 from dagster_project.lib.exports import (
     PreparedSegment,
     Segment,
@@ -76,6 +77,28 @@ def read_export(path: Path) -> list[list[str]]:
     return list(csv.reader(io.StringIO(content.decode("utf-8-sig")), delimiter=";"))
 
 
+def test_customers_whose_contact_does_not_pay_are_left_out_and_counted(warehouse):
+    """A segment that says whether each contact pays (contact_pays) exports only those that do; a customer
+    already removed for an opt-out or a complaint is counted there, not twice; unknown (null) does not pay."""
+    warehouse.execute(
+        """
+        create table segments.lapsed_sms_priced as
+        select lapsed_sms.*, pays as contact_pays
+        from segments.lapsed_sms
+        inner join (values (1, true), (2, false), (3, false), (4, null), (5, false)) as p(customer_id, pays)
+            using (customer_id)
+        """
+    )
+    priced = Segment("lapsed_sms_priced", "", "sms", "crm", SMS.allowed_columns)
+    prepared = prepare(warehouse, priced)
+    assert prepared.rows["customer_id"].tolist() == [1]
+    assert (prepared.opted_out_removed, prepared.open_complaint_removed, prepared.unprofitable_removed) == (
+        1,
+        1,
+        2,
+    )
+
+
 def test_opted_out_customers_are_removed_and_counted_and_formulas_neutralised(warehouse, tmp_path):
     prepared = prepare(warehouse, SMS)
     assert prepared.opted_out_removed == 1  # customer 3 said no to SMS; 4's opt-out is for e-mail only
@@ -106,6 +129,7 @@ def test_opted_out_customers_are_removed_and_counted_and_formulas_neutralised(wa
         "rows": 3,
         "opted_out_removed": 1,
         "open_complaint_removed": 1,
+        "unprofitable_removed": 0,
         "cells_cleaned": {"control_characters_removed": 0, "cut_at_cell_limit": 0},
         "columns": ["customer_id", "full_name", "phone", "phone_e164", "spend"],
         "sha256": None,
@@ -211,7 +235,8 @@ def test_a_clean_run_exports_consent_safe_segment_files_that_match_the_manifest(
     folder, result = built_sample
     (export,) = [path for path in (folder / "exports").iterdir() if path.name != "validation"]
     manifest = json.loads((export / "manifest.json").read_text())
-    assert manifest["as_of"] == export.name and len(manifest["segments"]) == 5
+    segment_models = list((DBT_PROJECT_DIR / "models" / "segments").glob("*.sql"))
+    assert manifest["as_of"] == export.name and len(manifest["segments"]) == len(segment_models) == 10
     assert all(verdict == "passed" for verdict in manifest["gates"].values())
     assert {"marts.customer_360", "segments.champions_loyalty_email"} <= set(manifest["gates"])
     written = [entry for entry in manifest["segments"] if entry["rows"] > 0]
@@ -240,7 +265,10 @@ def test_a_clean_run_exports_consent_safe_segment_files_that_match_the_manifest(
                 if entry["purpose"] == "promotion"
                 else entry["open_complaint_removed"] == 0
             )
-            assert entry["rows"] + entry["opted_out_removed"] + entry["open_complaint_removed"] == in_segment
+            removed = (
+                entry["opted_out_removed"] + entry["open_complaint_removed"] + entry["unprofitable_removed"]
+            )
+            assert entry["rows"] + removed == in_segment
             header = rows[0]
             for row in rows[1:]:
                 cells = dict(zip(header, row, strict=True))

@@ -5,6 +5,9 @@ implementations."""
 from __future__ import annotations
 
 import hashlib
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -289,3 +292,132 @@ def test_a_model_that_ranks_no_better_than_random_is_not_used(tmp_path):
     assert frames["offer_uplift_scores"].empty
     top_20 = frames["offer_model_backtest"].set_index("top_share").loc[0.2]
     assert top_20["uplift_ratio_vs_random"] < 1
+
+
+def test_the_service_desk_list_recovers_complaints_first_and_prices_offers_at_no_cost(warehouse):
+    _, connection = warehouse
+    desk = _sql(
+        connection,
+        """
+        select desk.*, customers.open_complaints, customers.value_tier, customers.last_service_contact_at as last_seen,
+            customers.as_of, customers.product_types_held
+        from marts.service_desk_offers as desk inner join marts.customer_360 as customers using (customer_id)
+        """,
+    )
+    recent = (pd.to_datetime(desk["as_of"]) - desk["last_seen"].dt.normalize()).dt.days < 30
+    assert (recent | (desk["open_complaints"] > 0)).all() and len(desk) > 1_000
+    complaints = desk[desk["open_complaints"] > 0]
+    assert (complaints["eligibility"] == "open_complaint").all()
+    assert (
+        complaints["offer_product_type"].isna().all()
+        and complaints["complaint_recovery_allowance"].notna().all()
+    )
+    offered = desk[desk["eligibility"] == "eligible"]
+    assert len(offered) > 100 and offered["is_holdout"].eq(False).all()
+    assert (offered["value_tier"] == "below_zero").any()  # the desk costs nothing: below-zero customers too
+    assert not offered.apply(
+        lambda row: row["offer_product_type"] in list(row["product_types_held"]), axis=1
+    ).any()
+    routes = dict(zip(desk["service_tier"], desk["service_route"], strict=True))
+    assert routes["priority"] == "experienced_agent" and routes["self_service_first"] == "self_service"
+
+
+def test_outbound_offer_segments_hold_no_holdout_and_only_contacts_that_pay(warehouse):
+    """Every outbound segment exports only customers whose contact pays; the manifest counts the others."""
+    folder, connection = warehouse
+    manifest = json.loads(next((folder / "exports").glob("*/manifest.json")).read_text())
+    entries = {entry["name"]: entry for entry in manifest["segments"]}
+    holdout = _sql(connection, "select customer_id from marts.customer_next_best_offer where is_holdout")
+    serving = duckdb.connect(str(folder / "serving.duckdb"), read_only=True)
+    for name in (
+        "next_best_offer_email",
+        "next_best_offer_sms",
+        "up_sell_offer_email",
+        "at_risk_high_value_call",
+    ):
+        view = _sql(
+            connection,
+            f"""
+            select segment.*, consents.status, coalesce(customers.open_complaints, 0) as open_complaints
+            from segments.{name} as segment
+            left join marts.customer_consents as consents
+                on segment.customer_id = consents.customer_id and consents.channel = '{entries[name]["channel"]}'
+            left join marts.customer_360 as customers on segment.customer_id = customers.customer_id
+            """,
+        )
+        exported = serving.execute(f"select customer_id from segments.{name}").df()["customer_id"]
+        assert view["contact_pays"].eq(view["expected_contact_value"] > view["contact_cost"]).all()
+        assert set(exported) <= set(view.loc[view["contact_pays"], "customer_id"])
+        promotion = entries[name]["purpose"] == "promotion"
+        refused = view["status"].eq("opt_out") | (promotion & view["open_complaints"].gt(0))
+        assert entries[name]["unprofitable_removed"] == int((~view["contact_pays"] & ~refused).sum())
+        assert not exported.isin(holdout["customer_id"]).any() or name == "at_risk_high_value_call"
+        assert entries[name]["rows"] > 0 or name == "at_risk_high_value_call"
+    serving.close()
+    # The retention call: CLV x the call's measured uplift against the call's R$ 5.
+    call = _sql(connection, "select * from segments.at_risk_high_value_call")
+    uplift = _sql(
+        connection, "select contact_uplift from intermediate.int_contact_uplift where channel = 'phone'"
+    )
+    assert (call["contact_pays"] == (call["clv"].astype(float) * uplift.iloc[0, 0] > 5.0)).all()
+
+
+def test_an_up_sell_is_a_pricier_type_of_a_family_the_customer_buys_from(warehouse):
+    _, connection = warehouse
+    up_sells = _sql(
+        connection,
+        """
+        select up_sell.*, held.average_list_price as held_price, offered.average_list_price as offered_price,
+            held.product_family as held_family, offered.product_family as offered_family, customers.product_types_held
+        from segments.up_sell_offer_email as up_sell
+        inner join marts.customer_360 as customers using (customer_id)
+        inner join (
+            select product_family, product_type, avg(list_price) as average_list_price
+            from staging.stg_raw__products group by all
+        ) as held on up_sell.holds_product_type = held.product_type
+        inner join (
+            select product_family, product_type, avg(list_price) as average_list_price
+            from staging.stg_raw__products group by all
+        ) as offered on up_sell.offer_product_type = offered.product_type
+        """,
+    )
+    assert len(up_sells) > 100
+    assert (up_sells["held_family"] == up_sells["offered_family"]).all()
+    assert (up_sells["offered_price"] > up_sells["held_price"]).all()
+    assert up_sells.apply(
+        lambda row: row["holds_product_type"] in list(row["product_types_held"]), axis=1
+    ).all()
+    assert up_sells["reason"].str.startswith("a step up from ").all()
+
+
+def test_the_lookup_finds_a_customer_by_any_source_id_in_the_serving_file(warehouse):
+    folder, connection = warehouse
+    customer_id, records = connection.execute(
+        """
+        select customer_id, list({'source_system': source_system, 'source_customer_id': source_customer_id})
+        from marts.customer_id_map inner join marts.customer_next_best_offer using (customer_id)
+        where is_eligible group by customer_id having count(distinct source_system) >= 2 limit 1
+        """
+    ).fetchone()
+    expected = _sql(
+        connection, f"select * from marts.customer_next_best_offer where customer_id = {customer_id}"
+    )
+    for record in records:
+        command = [
+            sys.executable, "-m", "dagster_project.lookup", "--serving", str(folder / "serving.duckdb"),
+            "--source", record["source_system"], "--id", record["source_customer_id"], "--json",
+        ]  # fmt: skip
+        answer = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+        assert answer["customer_id"] == customer_id
+        assert answer["next_best_offer"]["offer_product_type"] == expected["offer_product_type"].iloc[0]
+        assert answer["next_best_offer"]["reason"] == expected["reason"].iloc[0]
+        assert [offer["offer_rank"] for offer in answer["offers"]] == list(
+            range(1, len(answer["offers"]) + 1)
+        )
+    email = connection.execute(
+        f"select email from marts.customer_360 where customer_id = {customer_id}"
+    ).fetchone()[0]
+    text = subprocess.run([*command[:-1]], capture_output=True, text=True, check=True).stdout
+    assert f"customer {customer_id}" in text and (email is None or email not in text)
+    missing = subprocess.run([*command[:-3], "--id", "no-such-id"], capture_output=True, text=True)
+    assert missing.returncode == 1 and "no customer with" in missing.stderr

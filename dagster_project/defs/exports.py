@@ -137,7 +137,8 @@ def delivery(context: dg.AssetExecutionContext, settings: SettingsResource) -> I
     for entry in segments:
         context.log.info(
             f"{entry['file']}: {entry['rows']} rows ({entry['opted_out_removed']} opted out of "
-            f"{entry['channel']}, {entry['open_complaint_removed']} with an open complaint removed)"
+            f"{entry['channel']}, {entry['open_complaint_removed']} with an open complaint, "
+            f"{entry.get('unprofitable_removed', 0)} not worth the contact: removed)"
         )
     publication = delivered.publication
     context.log.info(f"published {len(publication.tables)} tables to {publication.path}")
@@ -154,6 +155,9 @@ def delivery(context: dg.AssetExecutionContext, settings: SettingsResource) -> I
             ),
             "open_complaint_removed": dg.MetadataValue.json(
                 {entry["name"]: entry["open_complaint_removed"] for entry in segments}
+            ),
+            "unprofitable_removed": dg.MetadataValue.json(
+                {entry["name"]: entry.get("unprofitable_removed", 0) for entry in segments}
             ),
             "cells_cleaned": dg.MetadataValue.json(
                 {entry["name"]: entry["cells_cleaned"] for entry in segments}

@@ -10,6 +10,7 @@ the contact more often than everyone does, or the Qini coefficient is not positi
 offers fall back to product affinity."""
 
 import json
+import math
 import time
 import uuid
 from collections.abc import Iterator
@@ -221,11 +222,15 @@ def _fit_and_score(training: pd.DataFrame, connection: duckdb.DuckDBPyConnection
     model_version = f"uplift-two-model-{fit_id[:8]}"
     if not beats_random:
         frames["offer_model_fits"] = pd.DataFrame(fits)
+        against_random = (
+            f"top {RANKING_SHARE:.0%} uplift {ratio:.2f}x random"
+            if math.isfinite(ratio)
+            else f"the later campaigns show no uplift overall ({at_share['uplift_all']:+.4f})"
+        )
         return (
             backtest_version,
             False,
-            f"not used: the backtest ranks no better than random (top {RANKING_SHARE:.0%} uplift "
-            f"{ratio:.2f}x random, Qini {result.qini:.4f})",
+            f"not used: the backtest ranks no better than random: {against_random}, Qini {result.qini:.4f}",
         )
     started = time.perf_counter()
     model = offers.fit(training)

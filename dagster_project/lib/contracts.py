@@ -165,10 +165,11 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "products",
-        "The product catalogue: type, list price and unit cost.",
+        "The product catalogue: type, family, list price and unit cost.",
         _columns(
             ("product_id", T, True),
             ("product_type", T),
+            ("family", T),
             ("name", T),
             ("list_price", D),
             ("unit_cost", D),

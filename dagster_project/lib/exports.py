@@ -7,6 +7,8 @@ leave the warehouse is decided here, in `prepare`, once for the files and the se
   * never a customer whose latest consent for the segment's channel is opt_out (counted);
   * for a `promotion` segment, never a customer with an open complaint (service recovery first; counted;
     C360_PROMOTIONS_SKIP_OPEN_COMPLAINTS=false turns the rule off); `service` segments keep them;
+  * where the segment says whether the contact pays (a `contact_pays` column: what the contact is expected to
+    bring exceeds its cost), never a customer whose contact does not (counted as unprofitable_removed);
   * text a spreadsheet cannot hold is cleaned: control characters and bidirectional overrides removed, cells
     cut at 32,767 characters (counted per kind);
   * Brazilian phones in `phone` are written in the national form, (31) 98765-4321, which a spreadsheet keeps as
@@ -72,14 +74,16 @@ class Segment:
 @dataclass(frozen=True)
 class PreparedSegment:
     """A segment's rows as they leave the warehouse (`rows`: in the files before formula neutralisation, and in
-    the serving file), the customers removed (opt-out of the channel; open complaint in a promotion), the cells
-    cleaned by kind, and the money columns. `checked` adds the columns the segment gate validates."""
+    the serving file), the customers removed (opt-out of the channel; open complaint in a promotion; a contact
+    that does not pay), the cells cleaned by kind, and the money columns. `checked` adds the columns the segment
+    gate validates."""
 
     segment: Segment
     rows: pd.DataFrame
     opted_out_removed: int
     checked: pd.DataFrame
     open_complaint_removed: int = 0
+    unprofitable_removed: int = 0
     cells_cleaned: dict[str, int] = field(default_factory=dict)
     money_columns: tuple[str, ...] = ()
 
@@ -205,6 +209,10 @@ def prepare(
         wanted_sql = ", ".join(f'segment."{column}"' for column in wanted) + ", segment.phone as phone_e164"
     else:
         wanted_sql = ", ".join(f'segment."{column}"' for column in wanted)
+    types = dict(
+        connection.execute(f"select column_name, column_type from (describe {segment.relation})").fetchall()
+    )
+    contact_pays = "coalesce(segment.contact_pays, false)" if "contact_pays" in types else "true"
     complaint_rule = segment.purpose == "promotion" and skip_open_complaints
     open_complaints, profile = ("0", "")
     if complaint_rule:
@@ -212,7 +220,8 @@ def prepare(
         profile = "left join marts.customer_360 as profile on segment.customer_id = profile.customer_id"
     frame = connection.execute(
         f"""
-        select {wanted_sql}, consents.status as consent_status, {open_complaints} as open_complaints
+        select {wanted_sql}, consents.status as consent_status, {open_complaints} as open_complaints,
+            {contact_pays} as contact_pays
         from {segment.relation} as segment
         left join marts.customer_consents as consents
             on segment.customer_id = consents.customer_id and consents.channel = $channel
@@ -221,13 +230,11 @@ def prepare(
         """,
         {"channel": segment.channel},
     ).df()
-    types = dict(
-        connection.execute(f"select column_name, column_type from (describe {segment.relation})").fetchall()
-    )
     money = tuple(column for column in wanted if str(types.get(column, "")).startswith("DECIMAL"))
     opted_out = frame["consent_status"].eq("opt_out").fillna(False).astype(bool)
     open_complaint = frame["open_complaints"].gt(0) & ~opted_out
-    kept = frame.loc[~opted_out & ~open_complaint].reset_index(drop=True)
+    unprofitable = ~frame["contact_pays"].astype(bool) & ~opted_out & ~open_complaint
+    kept = frame.loc[~opted_out & ~open_complaint & ~unprofitable].reset_index(drop=True)
     rows, cells_cleaned = clean_text(national_phones(kept[list(segment.allowed_columns)]))
     rows = rows.assign(**{column: rows[column].astype(float).round(MONEY_DECIMALS) for column in money})
     exported = neutralise(rows)
@@ -244,6 +251,7 @@ def prepare(
         int(opted_out.sum()),
         checked,
         open_complaint_removed=int(open_complaint.sum()),
+        unprofitable_removed=int(unprofitable.sum()),
         cells_cleaned=cells_cleaned,
         money_columns=money,
     )
@@ -306,6 +314,7 @@ def stage_exports(
                     "rows": len(item.rows),
                     "opted_out_removed": item.opted_out_removed,
                     "open_complaint_removed": item.open_complaint_removed,
+                    "unprofitable_removed": item.unprofitable_removed,
                     "cells_cleaned": item.cells_cleaned,
                     "columns": list(item.segment.allowed_columns),
                     "sha256": hashlib.sha256(content).hexdigest(),

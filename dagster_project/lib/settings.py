@@ -162,6 +162,12 @@ KNOBS: dict[str, Knob] = {
         "The uplift model learns on every past campaign member up to this many; above, on every control-group "
         "member and a sample of the contacted.",
     ),
+    "service_desk_recent_days": Knob(
+        "30",
+        _positive_int,
+        "The service desk's offer list (service_desk_offers) holds the customers with a service contact in the "
+        "last N days or an open complaint.",
+    ),
     "schedule_cron": Knob("0 6 * * *", str.strip, "When the daily schedule materializes everything (cron)."),
     "schedule_timezone": Knob("America/Sao_Paulo", str.strip, "Timezone of C360_SCHEDULE_CRON."),
     "duckdb_memory_limit": Knob(
@@ -203,6 +209,7 @@ class Settings:
     contact_cooldown_days: int
     offer_holdout_share: float
     offer_training_max_contacts: int
+    service_desk_recent_days: int
     schedule_cron: str
     schedule_timezone: str
     duckdb_memory_limit: str
@@ -253,6 +260,7 @@ class Settings:
             "contact_cooldown_days": self.contact_cooldown_days,
             "offer_holdout_share": self.offer_holdout_share,
             "offer_training_max_contacts": self.offer_training_max_contacts,
+            "service_desk_recent_days": self.service_desk_recent_days,
         }
 
     def as_environment(self) -> dict[str, str]:

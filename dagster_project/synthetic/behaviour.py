@@ -22,6 +22,20 @@ PRODUCT_TYPES = (
     ("livros", "Livros", 0.65),
     ("mercado", "Mercado", 0.8),
 )  # (id, name, cost as a share of the price)
+# The catalogue's product families and each type's typical list price (R$): an up-sell offers a pricier type of
+# a family the customer already buys from.
+CATALOGUE = {
+    "eletronicos": ("tecnologia", 1500.0),
+    "eletrodomesticos": ("lar", 1800.0),
+    "moda": ("moda", 120.0),
+    "calcados": ("moda", 200.0),
+    "casa": ("lar", 250.0),
+    "beleza": ("moda", 80.0),
+    "esporte": ("lazer", 300.0),
+    "brinquedos": ("lazer", 150.0),
+    "livros": ("tecnologia", 60.0),
+    "mercado": ("lar", 40.0),
+}
 # Personas: what a person is inclined to buy (indexes into PRODUCT_TYPES). Most of a person's purchases are of
 # their persona's types, and a campaign for one of them moves them far more than one for another type: the
 # structure product affinity and the uplift model are there to find.
@@ -161,12 +175,14 @@ def clv_summary(orders: pd.DataFrame, window_days: float, days_per_unit: int = 7
 def products_catalogue(rng: np.random.Generator, per_type: int = 20) -> pd.DataFrame:
     rows = []
     for type_index, (type_id, type_name, cost_share) in enumerate(PRODUCT_TYPES):
-        prices = np.round(rng.lognormal(np.log(80 + 40 * type_index), 0.6, per_type), 2)
+        family, typical_price = CATALOGUE[type_id]
+        prices = np.round(rng.lognormal(np.log(typical_price), 0.6, per_type), 2)
         for number, price in enumerate(prices, start=1):
             rows.append(
                 {
                     "product_id": f"SKU-{type_index + 1:02d}{number:03d}",
                     "product_type": type_id,
+                    "family": family,
                     "name": f"{type_name} modelo {number}",
                     "list_price": price,
                     "unit_cost": round(price * cost_share * rng.uniform(0.9, 1.1), 2),

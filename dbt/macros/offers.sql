@@ -150,6 +150,7 @@
     || case channel
         when 'email' then 'an e-mail' when 'sms' then 'an SMS' when 'whatsapp' then 'a WhatsApp message'
         when 'phone' then 'a phone call' when 'direct_mail' then 'a letter' when 'push' then 'a push notification'
+        when 'service_desk' then 'an offer at the service contact'
         else channel
     end
     || case when from_uplift_model then ' (uplift model)' else ' (affinity estimate)' end

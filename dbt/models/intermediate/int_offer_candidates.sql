@@ -1,8 +1,9 @@
 -- What the next best offer chooses from (docs/metrics.md, "Next best offer"): one row per customer and product
 -- type they do not hold, with what is known about the customer at the end of as_of (macro customer_features_at,
--- as the uplift model learnt it), the contact channel the offer would go on (int_customer_contact_channel:
--- consented, the channel they already use with us, the cheapest; null without one) and the campaign medium that
--- prices it.
+-- as the uplift model learnt it), and a channel the offer would go on with the campaign medium that prices it:
+-- the customer's contact channel (int_customer_contact_channel: consented, the channel they already use with
+-- us, the cheapest), and the service desk for the customers it may hear from next (int_service_desk_customers).
+-- A customer on neither has no candidates.
 with
 
 customers as (
@@ -21,6 +22,20 @@ contact_channels as (
     select * from {{ ref('contact_channels') }}
 ),
 
+-- The channels each customer can get an offer on.
+offer_channels as (
+    select
+        customer_id,
+        best_contact_channel as channel
+    from customer_channels
+    where best_contact_channel is not null
+    union all
+    select
+        customer_id,
+        'service_desk' as channel
+    from {{ ref('int_service_desk_customers') }}
+),
+
 product_types as (
     select distinct consequent_product_type as product_type
     from {{ ref('product_affinity') }}
@@ -34,6 +49,7 @@ moments as (
         (observation_window.as_of + interval 1 day)::timestamp as moment
     from customers
     cross join observation_window
+    where customers.customer_id in (select offer_channels.customer_id from offer_channels)
 ),
 
 features as (
@@ -64,7 +80,7 @@ final as (
     select
         candidates.moment_id as customer_id,
         candidates.offer_product_type,
-        customer_channels.best_contact_channel as channel,
+        offer_channels.channel,
         contact_channels.campaign_medium as media,
         {% for feature in offer_customer_features() -%}
             candidates.{{ feature }},
@@ -75,8 +91,8 @@ final as (
         affinity.affinity_antecedent,
         affinity.affinity_lift
     from candidates
-    left join customer_channels on candidates.moment_id = customer_channels.customer_id
-    left join contact_channels on customer_channels.best_contact_channel = contact_channels.channel
+    inner join offer_channels on candidates.moment_id = offer_channels.customer_id
+    inner join contact_channels on offer_channels.channel = contact_channels.channel
     inner join affinity
         on
             candidates.product_types_held = affinity.product_types_held

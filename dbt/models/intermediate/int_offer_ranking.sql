@@ -1,7 +1,8 @@
 -- Every offer candidate priced (docs/metrics.md, "Next best offer"): the predicted uplift of contacting the
 -- customer about the product type on their channel (marts.offer_uplift_scores when the uplift model ranks
 -- this run, else the affinity estimate), what a purchase of the type earns, the contact's cost, and the
--- expected incremental profit; ranked per customer, best first. Customers without a contact channel have none.
+-- expected incremental profit; ranked per customer and channel (their contact channel, the service desk), best
+-- first.
 {%- set features = offer_customer_features() + ['product_types_held_bin', 'holds_offer_type', 'affinity_bin', 'offer_product_type', 'media'] %}
 with
 
@@ -13,10 +14,6 @@ uplift_scores as (
     select * from {{ source('offers', 'offer_uplift_scores') }}
 ),
 
-contact_channels as (
-    select * from {{ ref('contact_channels') }}
-),
-
 purchases as (
     select * from {{ ref('fct_purchases') }}
 ),
@@ -25,14 +22,8 @@ observation_window as (
     select * from {{ ref('observation_window') }}
 ),
 
--- What one contact on a medium added to the chance of a purchase, pooled over every measured campaign.
-media_lift as (
-    select
-        media,
-        sum(pooled_lift_abs * measured_contacted) / nullif(sum(measured_contacted) filter (where pooled_lift_abs is not null), 0)
-            as pooled_lift_abs
-    from {{ ref('media_performance') }}
-    group by media
+contact_uplift as (
+    select * from {{ ref('int_contact_uplift') }}
 ),
 
 product_types as (
@@ -67,17 +58,15 @@ priced as (
         uplift_scores.uplift is not null as from_uplift_model,
         coalesce(
             uplift_scores.uplift,
-            greatest(coalesce(media_lift.pooled_lift_abs, 0), 0)
-            * least(coalesce(candidates.affinity_lift, 1), 4) * product_types.holder_share
+            coalesce(contact_uplift.contact_uplift, 0) * least(coalesce(candidates.affinity_lift, 1), 4) * product_types.holder_share
         ) as predicted_uplift,
         coalesce(uplift_scores.model_version, 'affinity') as model_version,
         margins.margin_per_purchase::double as margin_per_purchase,
-        contact_channels.cost_per_contact
+        contact_uplift.cost_per_contact
     from candidates
-    inner join contact_channels on candidates.channel = contact_channels.channel
+    inner join contact_uplift on candidates.channel = contact_uplift.channel
     inner join margins on candidates.offer_product_type = margins.product_type
     inner join product_types on candidates.offer_product_type = product_types.product_type
-    left join media_lift on candidates.media = media_lift.media
     left join uplift_scores
         on
             {% for feature in features -%}
@@ -90,7 +79,7 @@ final as (
         *,
         predicted_uplift * margin_per_purchase - cost_per_contact as expected_incremental_profit,
         row_number() over (
-            partition by customer_id
+            partition by customer_id, channel
             order by predicted_uplift * margin_per_purchase - cost_per_contact desc, offer_product_type
         ) as offer_rank
     from priced

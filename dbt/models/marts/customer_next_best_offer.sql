@@ -28,7 +28,7 @@ last_contacts as (
 ),
 
 best as (
-    select * from ranking where offer_rank = 1
+    select * from ranking where offer_rank = 1 and channel != 'service_desk'
 ),
 
 assessed as (

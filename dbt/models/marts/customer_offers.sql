@@ -19,6 +19,7 @@ offered as (
     inner join next_best_offers on ranking.customer_id = next_best_offers.customer_id
     where
         next_best_offers.is_eligible
+        and ranking.channel != 'service_desk'
         and ranking.offer_rank <= 3
         and ranking.expected_incremental_profit > 0
 ),

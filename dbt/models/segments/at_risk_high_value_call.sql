@@ -6,6 +6,10 @@ customers as (
     select * from {{ ref('customer_360') }}
 ),
 
+contact_uplift as (
+    {{ contact_uplift_of('phone') }}
+),
+
 final as (
     select
         customer_id,
@@ -15,8 +19,10 @@ final as (
         value_tier,
         clv,
         p_alive,
-        last_purchase_at
+        last_purchase_at,
+        {{ contact_pays_columns('clv') }}
     from customers
+    cross join contact_uplift
     where
         rfm_segment in ('At Risk', 'Can''t Lose Them')
         and value_tier != 'below_zero'

@@ -6,6 +6,10 @@ customers as (
     select * from {{ ref('customer_360') }}
 ),
 
+contact_uplift as (
+    {{ contact_uplift_of('email') }}
+),
+
 final as (
     select
         customer_id,
@@ -13,8 +17,10 @@ final as (
         email,
         preferred_service_channel,
         service_contacts,
-        profit_12_months
+        profit_12_months,
+        {{ contact_pays_columns('-profit_12_months') }}
     from customers
+    cross join contact_uplift
     where value_tier = 'below_zero' and service_contacts > 0 and email is not null
 )
 

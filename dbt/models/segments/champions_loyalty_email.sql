@@ -6,6 +6,10 @@ customers as (
     select * from {{ ref('customer_360') }}
 ),
 
+contact_uplift as (
+    {{ contact_uplift_of('email') }}
+),
+
 final as (
     select
         customer_id,
@@ -14,8 +18,10 @@ final as (
         rfm_segment,
         orders,
         lifetime_spend,
-        last_purchase_at
+        last_purchase_at,
+        {{ contact_pays_columns('clv') }}
     from customers
+    cross join contact_uplift
     where rfm_segment = 'Champions' and email is not null
 )
 

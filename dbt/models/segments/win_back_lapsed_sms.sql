@@ -6,6 +6,10 @@ customers as (
     select * from {{ ref('customer_360') }}
 ),
 
+contact_uplift as (
+    {{ contact_uplift_of('sms') }}
+),
+
 final as (
     select
         customer_id,
@@ -14,8 +18,10 @@ final as (
         rfm_segment,
         orders,
         last_purchase_at,
-        p_alive
+        p_alive,
+        {{ contact_pays_columns('clv') }}
     from customers
+    cross join contact_uplift
     where
         rfm_segment in ('About to Sleep', 'Hibernating', 'Lost')
         and orders >= 2

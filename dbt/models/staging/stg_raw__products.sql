@@ -9,6 +9,7 @@ cleaned as (
         _source_system as source_system,
         trim(product_id) as product_id,
         nullif(lower(trim(product_type)), '') as product_type,
+        nullif(lower(trim(family)), '') as product_family,
         nullif(trim(name), '') as product_name,
         list_price,
         unit_cost,
