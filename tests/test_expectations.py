@@ -226,6 +226,16 @@ CASES |= {
          "product_types_per_household": 2.5},
         [({"buying_households": 101}, "households, buying_households")],
     ),
+    "customer_next_best_offer": (
+        {"customer_id": 1, "eligibility": "eligible", "is_eligible": True, "offer_product_type": "moda",
+         "expected_incremental_profit": 1.5},
+        [
+            ({"eligibility": "maybe"}, "eligibility"),
+            ({"offer_product_type": None}, "offer_product_type"),
+            ({"expected_incremental_profit": -0.2}, "expected_incremental_profit"),
+            ({"eligibility": "open_complaint", "is_eligible": False}, "offer_product_type"),
+        ],
+    ),
 }  # fmt: skip
 
 

@@ -261,6 +261,7 @@ def _members(
             "media": "email",
             "offer_product_type": "moda",
             "sampled_share": 1.0,
+            "control_sampled_share": 1.0,
         }
     )
     for name in offers.CUSTOMER_FEATURES + offers.OFFER_FEATURES:

@@ -36,7 +36,8 @@ TABLES = {
         fit_id varchar primary key, model_version varchar not null, fit_kind varchar not null,
         method varchar not null, learner varchar not null, parameters json not null, features json not null,
         product_types json not null, training_rows integer not null, contacted_rows integer not null,
-        control_rows integer not null, sampled_share double not null, campaigns integer not null,
+        control_rows integer not null, sampled_share double not null, control_sampled_share double not null,
+        campaigns integer not null,
         trained_from date not null, trained_to date not null, fit_seconds double not null, as_of date,
         fitted_at timestamp not null""",
     "offer_model_backtest": """
@@ -50,7 +51,8 @@ TABLES = {
         model_version varchar not null""",
     "offer_model_status": """
         as_of date, model_version varchar, used_for_ranking boolean not null, offer_model_status varchar not null,
-        training_rows integer not null, sampled_share double, checked_at timestamp not null""",
+        training_rows integer not null, sampled_share double, control_sampled_share double,
+        training_sample varchar not null, checked_at timestamp not null""",
 }
 REPLACED = ("offer_uplift_scores", "offer_model_status")
 
@@ -96,6 +98,7 @@ def _fit_row(model_version: str, fit_id: str, kind: str, rows: pd.DataFrame, mod
         "contacted_rows": len(rows) - control,
         "control_rows": control,
         "sampled_share": float(rows["sampled_share"].iloc[0]),
+        "control_sampled_share": float(rows["control_sampled_share"].iloc[0]),
         "campaigns": rows[["source_system", "campaign_id"]].drop_duplicates().shape[0],
         "trained_from": rows["campaign_start_date"].min(),
         "trained_to": rows["campaign_start_date"].max(),
@@ -122,6 +125,15 @@ def _score(
     return pd.concat([profiles, model.predict(profiles)], axis=1).assign(model_version=model_version)
 
 
+def training_sample(sampled_share: float | None, control_sampled_share: float | None) -> str:
+    """What the model learns on, in words: every member, or the share of each group kept."""
+    if sampled_share is None or (sampled_share >= 1 and control_sampled_share >= 1):
+        return "every member"
+    return (
+        f"{control_sampled_share:.1%} of the control-group members and {sampled_share:.1%} of the contacted"
+    )
+
+
 @dg.multi_asset(specs=_specs(), pool=WAREHOUSE_POOL, can_subset=False)
 def offer_model(
     context: dg.AssetExecutionContext, settings: SettingsResource
@@ -136,12 +148,13 @@ def offer_model(
     with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
         training = connection.execute("select * from intermediate.int_offer_training").df()
         as_of = connection.execute("select max(as_of) from marts.observation_window").fetchone()[0]
-        sampled_share = float(training["sampled_share"].iloc[0]) if len(training) else None
-        if sampled_share is not None and sampled_share < 1:
+        shares = training[["sampled_share", "control_sampled_share"]].head(1).to_dict("records")
+        sampled_share, control_sampled_share = shares[0].values() if shares else (None, None)
+        sample = training_sample(sampled_share, control_sampled_share)
+        if sample != "every member":
             context.log.info(
-                f"Uplift model: {len(training):,} campaign members, every control-group member and "
-                f"{sampled_share:.1%} of the contacted (C360_OFFER_TRAINING_MAX_CONTACTS="
-                f"{config.offer_training_max_contacts:,})"
+                f"Uplift model: learns on {len(training):,} campaign members, a sample: {sample} "
+                f"(C360_OFFER_TRAINING_MAX_CONTACTS={config.offer_training_max_contacts:,})"
             )
         model_version, used, status = None, False, ""
         try:
@@ -161,6 +174,8 @@ def offer_model(
                     "offer_model_status": status,
                     "training_rows": len(training),
                     "sampled_share": sampled_share,
+                    "control_sampled_share": control_sampled_share,
+                    "training_sample": sample,
                     "checked_at": at,
                 }
             ]
@@ -169,9 +184,7 @@ def offer_model(
             "offer_model_status": status,
             "used_for_ranking": used,
             "training_rows": len(training),
-            "training_sample": "all members"
-            if sampled_share in (None, 1.0)
-            else f"every control-group member and {sampled_share:.1%} of the contacted",
+            "training_sample": sample,
         }
         write_python_marts(connection, TABLES, REPLACED, frames)
         for name in TABLES:

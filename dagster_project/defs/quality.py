@@ -27,6 +27,7 @@ GATED_MARTS = (
     "service_sales_attribution",
     "dim_households",
     "household_value",
+    "customer_next_best_offer",
 )
 
 

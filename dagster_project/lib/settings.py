@@ -159,8 +159,8 @@ KNOBS: dict[str, Knob] = {
     "offer_training_max_contacts": Knob(
         "300000",
         _positive_int,
-        "The uplift model learns on every past campaign member up to this many; above, on every control-group "
-        "member and a sample of the contacted.",
+        "The uplift model learns on every past campaign member up to this many; above, on a hash sample: every "
+        "control-group member up to half of it, the contacted the rest.",
     ),
     "service_desk_recent_days": Knob(
         "30",

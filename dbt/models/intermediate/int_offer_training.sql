@@ -1,8 +1,9 @@
 -- What the uplift model learns from (docs/metrics.md, "Next best offer"): one row per customer drawn for a
 -- campaign with a product type, a control group and a complete attribution window, with what was known about
 -- the customer at the contact (macro customer_features_at) and whether they bought the campaign's product type
--- in the window. Above var('offer_training_max_contacts') members, a deterministic sample of the contacted (by
--- a hash of campaign and customer) is kept beside every control-group member; sampled_share says how much.
+-- in the window. Above var('offer_training_max_contacts') members, a deterministic sample (by a hash of campaign
+-- and customer): every control member up to half of that budget, the contacted the rest; sampled_share and
+-- control_sampled_share say how much of each group is kept.
 {%- set max_contacts = var('offer_training_max_contacts') %}
 with
 
@@ -33,11 +34,28 @@ usable_members as (
             and members.campaign_id = usable_campaigns.campaign_id
 ),
 
+group_sizes as (
+    select
+        count(*) filter (where is_control) as controls,
+        count(*) filter (where not is_control) as contacted
+    from usable_members
+),
+
+-- Within the budget, every control member up to half of it (controls are the scarce group), the contacted the
+-- rest; each group sampled by a hash of campaign and customer.
+kept as (
+    select
+        controls,
+        contacted,
+        least(controls, greatest({{ max_contacts }} / 2, {{ max_contacts }} - contacted)) as controls_kept
+    from group_sizes
+),
+
 sampling as (
     select
-        least(1.0, greatest({{ max_contacts }} - count(*) filter (where is_control), 0)
-            / nullif(count(*) filter (where not is_control), 0)) as sampled_share
-    from usable_members
+        least(1.0, controls_kept / nullif(controls, 0)) as control_sampled_share,
+        least(1.0, greatest({{ max_contacts }} - controls_kept, 0) / nullif(contacted, 0)) as sampled_share
+    from kept
 ),
 
 sampled as (
@@ -46,12 +64,13 @@ sampled as (
             as moment_id,
         usable_members.*,
         usable_members.contacted_at as moment,
-        sampling.sampled_share
+        sampling.sampled_share,
+        sampling.control_sampled_share
     from usable_members
     cross join sampling
     where
-        usable_members.is_control
-        or hash(usable_members.campaign_id, usable_members.customer_id) % 1000000 < sampling.sampled_share * 1000000
+        hash(usable_members.campaign_id, usable_members.customer_id) % 1000000
+        < case when usable_members.is_control then sampling.control_sampled_share else sampling.sampled_share end * 1000000
 ),
 
 features as (
@@ -96,7 +115,8 @@ final as (
         least(len(member_features.product_types_held), 5) as product_types_held_bin,
         list_contains(member_features.product_types_held, member_features.product_type)::int as holds_offer_type,
         affinity.affinity_bin,
-        member_features.sampled_share
+        member_features.sampled_share,
+        member_features.control_sampled_share
     from member_features
     inner join campaigns
         on
