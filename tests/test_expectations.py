@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from great_expectations.execution_engine import pandas_execution_engine
 
-from dagster_project.lib import gates
+from dagster_project.lib import dbt_builds, gates
 from dagster_project.lib.expectations import SuiteError, load_suite, suite_path, validate
 from dagster_project.lib.settings import Settings
 
@@ -315,6 +315,24 @@ def test_the_row_count_band_fails_a_table_that_halved():
     shrunk = validate(frame.head(4), suite, "t", {"min_rows": 5, "max_rows": 41})
     assert [failure.expectation for failure in shrunk.failures] == ["expect_table_row_count_to_be_between"]
     assert "observed 4" in shrunk.summary()
+
+
+def test_the_row_count_band_starts_anew_with_new_dbt_code():
+    """The band compares a table with the last passed run that built the same dbt code and settings: after an
+    upgrade that redefines a segment, its first run is not held to the old definition's size."""
+    with duckdb.connect() as connection:
+        gates.ensure_gate_tables(connection)
+        dbt_builds.start_build(connection, "dbt_models", "code-a", False, "run-a", datetime(2025, 1, 1))
+        connection.execute(
+            f"insert into {gates.GATE_LOG} values ('run-a', 'segment', 'segments.s', true, 1000, 6, '[]', "
+            "'2025-01-01 06:00:00')"
+        )
+        assert gates.row_count_band(connection, "segments.s", "code-a") == {"min_rows": 490, "max_rows": 2010}
+        assert gates.row_count_band(connection, "segments.s", "code-b") == {
+            "min_rows": None,
+            "max_rows": None,
+        }
+        assert gates.row_count_band(connection, "segments.s") == {"min_rows": 490, "max_rows": 2010}
 
 
 def test_a_row_condition_reads_the_columns_it_names_and_not_its_string_values(tmp_path: Path, monkeypatch):

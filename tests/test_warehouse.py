@@ -8,9 +8,11 @@ import threading
 from pathlib import Path
 
 import dagster as dg
+import duckdb
+import pandas as pd
 import pytest
 
-from dagster_project.lib.warehouse import WarehouseLocked, connect
+from dagster_project.lib.warehouse import WarehouseLocked, connect, write_python_marts
 from tests.conftest import copy_of, run_pipeline
 
 HOLD = (
@@ -86,3 +88,26 @@ def test_a_dbt_step_waits_for_a_warehouse_another_process_holds_and_then_builds(
     assert not [event for event in result.all_events if event.event_type_value == "STEP_UP_FOR_RETRY"]
     built = {event.asset_key.path[-1] for event in result.get_asset_materialization_events()}
     assert {"customer_value", "customer_360", "champions_loyalty_email"} <= built
+
+
+def test_python_marts_written_by_an_older_version_take_the_new_definition(tmp_path):
+    """A replaced table is made anew; a table appended to across runs keeps its rows and gains the new columns."""
+    connection = duckdb.connect(str(tmp_path / "w.duckdb"))
+    connection.execute("create schema marts")
+    connection.execute("create table marts.fits (fit_id varchar primary key, model varchar)")
+    connection.execute("insert into marts.fits values ('old', 'bgnbd')")
+    connection.execute("create table marts.scores (customer_id bigint, clv double)")
+    tables = {
+        "fits": "fit_id varchar primary key, model varchar, sampled_share double",
+        "scores": "customer_id bigint, clv double, p_alive double not null",
+    }
+    frames = {
+        "fits": pd.DataFrame({"fit_id": ["new"], "model": ["bgnbd"], "sampled_share": [0.5]}),
+        "scores": pd.DataFrame({"customer_id": [7], "clv": [1.0], "p_alive": [0.9]}),
+    }
+    write_python_marts(connection, tables, ("scores",), frames)
+    assert connection.execute("select * from marts.fits order by fit_id").fetchall() == [
+        ("new", "bgnbd", 0.5),
+        ("old", "bgnbd", None),
+    ]
+    assert connection.execute("select * from marts.scores").fetchall() == [(7, 1.0, 0.9)]

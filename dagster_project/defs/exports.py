@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import duckdb
 
-from dagster_project.defs.quality import GATED_MARTS, UNGATED_WHEN, gate_check
+from dagster_project.defs.quality import GATED_MARTS, UNGATED_WHEN, dbt_code, gate_check
 from dagster_project.defs.resources import DBT_PROJECT_DIR, WAREHOUSE_POOL, SettingsResource, dbt_project
 from dagster_project.lib import gates
 from dagster_project.lib.delivery import deliver
@@ -43,7 +43,7 @@ def segment_gate(segment: Segment) -> dg.AssetChecksDefinition:
         # Without CLV this run, segments that select on it (tiers, p_alive) shrink or empty: no row-count band.
         no_band = {"min_rows": None, "max_rows": None}
         parameters = (
-            gates.row_count_band(connection, segment.relation)
+            gates.row_count_band(connection, segment.relation, dbt_code(config))
             if gates.clv_refusal(connection) is None
             else no_band
         )

@@ -47,7 +47,7 @@ TABLES = {
         uplift_ratio_vs_random double, incremental_share_captured double, qini double not null,
         fitted_at timestamp not null, primary key (fit_id, top_share)""",
     "offer_uplift_scores": f"""
-        {_FEATURE_COLUMNS}, p_treated double not null, p_control double not null, uplift double not null,
+        offer_profile_key bigint not null, {_FEATURE_COLUMNS}, p_treated double not null, p_control double not null, uplift double not null,
         model_version varchar not null""",
     "offer_model_status": """
         as_of date, model_version varchar, used_for_ranking boolean not null, offer_model_status varchar not null,
@@ -113,12 +113,15 @@ def _score(
 ) -> pd.DataFrame:
     """The predicted uplift of every distinct feature row among the candidates the model covers (a product type
     it learnt about, a channel with a medium)."""
-    columns = ", ".join(offers.FEATURES)
+    numeric = ", ".join(
+        f"any_value({name}) as {name}" for name in offers.CUSTOMER_FEATURES + offers.OFFER_FEATURES
+    )
     profiles = connection.execute(
         f"""
-        select distinct {columns}
+        select offer_profile_key, offer_product_type, media, {numeric}
         from intermediate.int_offer_candidates
         where media is not null and list_contains($product_types, offer_product_type)
+        group by offer_profile_key, offer_product_type, media
         """,
         {"product_types": model.product_types},
     ).df()

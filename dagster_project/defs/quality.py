@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import dagster as dg
 import duckdb
 
-from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource
-from dagster_project.lib import gates
+from dagster_project.defs.resources import DBT_PROJECT_DIR, WAREHOUSE_POOL, SettingsResource
+from dagster_project.lib import dbt_builds, gates
 from dagster_project.lib.contracts import FAMILIES
 from dagster_project.lib.expectations import GateResult
 from dagster_project.lib.identity_quality import measure, record, scores_as_dict
@@ -34,6 +34,11 @@ GATED_MARTS = (
 Judge = Callable[[duckdb.DuckDBPyConnection, Settings, datetime], list[GateResult]]
 # Why there is nothing to judge this run (None: judge): the check then warns with the reason and logs no verdict.
 NotApplicable = Callable[[duckdb.DuckDBPyConnection], str | None]
+
+
+def dbt_code(config: Settings) -> str:
+    """The fingerprint of the dbt code and settings a run builds (row-count bands compare runs of the same)."""
+    return dbt_builds.fingerprint(DBT_PROJECT_DIR, config.dbt_vars())
 
 
 def gate_check(
@@ -108,7 +113,9 @@ def mart_gate(table: str) -> dg.AssetChecksDefinition:
             if table in UNGATED_WHEN
             else ""
         ),
-        lambda connection, config, at: [gates.gate_table(connection, f"marts.{table}", table)],
+        lambda connection, config, at: [
+            gates.gate_table(connection, f"marts.{table}", table, dbt_code(config))
+        ],
         UNGATED_WHEN.get(table),
     )
 

@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from dagster_project.lib import dbt_builds
 from dagster_project.lib.expectations import (
     GateResult,
     combined,
@@ -298,14 +299,26 @@ def _text(value: object) -> str | None:
 # ---------------------------------------------------------------------------------------------- marts
 
 
-def row_count_band(connection: duckdb.DuckDBPyConnection, target: str) -> dict[str, int | None]:
+def row_count_band(
+    connection: duckdb.DuckDBPyConnection, target: str, dbt_code: str | None = None
+) -> dict[str, int | None]:
     """Suite parameters `min_rows` / `max_rows` around the rows of the last passed gate on `target` that had
-    rows (no bound on a first run; an empty table bounds nothing: a band around 0 would refuse any growth)."""
+    rows (no bound on a first run; an empty table bounds nothing: a band around 0 would refuse any growth).
+    With `dbt_code` (lib/dbt_builds.fingerprint: the dbt code and settings), only gates of runs that built that
+    same code count: a new definition of a mart or segment (an upgrade, a changed setting) may change its size,
+    and its first run sets the band anew."""
     ensure_gate_tables(connection)
+    same_code = ""
+    if dbt_code is not None:
+        same_code = (
+            f"and run_id in (select run_id from {dbt_builds.BUILD_LOG} where fingerprint = $code)"
+            if has_table(connection, "raw", dbt_builds.BUILD_LOG.removeprefix("raw."))
+            else "and false"
+        )
     row = connection.execute(
-        f"select rows from {GATE_LOG} where target = $target and success and rows > 0 "
+        f"select rows from {GATE_LOG} where target = $target and success and rows > 0 {same_code} "
         "order by checked_at desc limit 1",
-        {"target": target},
+        {"target": target, **({"code": dbt_code} if same_code.startswith("and run_id") else {})},
     ).fetchone()
     if row is None:
         return {"min_rows": None, "max_rows": None}
@@ -336,11 +349,13 @@ def run_verdicts(connection: duckdb.DuckDBPyConnection, run_id: str) -> dict[str
     return dict(rows)
 
 
-def gate_table(connection: duckdb.DuckDBPyConnection, relation: str, suite_name: str) -> GateResult:
+def gate_table(
+    connection: duckdb.DuckDBPyConnection, relation: str, suite_name: str, dbt_code: str | None = None
+) -> GateResult:
     """Validate `relation` (schema.table) with a suite, reading only the columns it names; the suite may refer
     to the row-count band `min_rows` / `max_rows`."""
     suite = load_suite(suite_path(suite_name))
     columns = referenced_columns(suite)
     selected = ", ".join(f'"{column}"' for column in columns) if columns else "1 as _row"
     frame = connection.execute(f"select {selected} from {relation}").df()
-    return validate(frame, suite, target=relation, parameters=row_count_band(connection, relation))
+    return validate(frame, suite, target=relation, parameters=row_count_band(connection, relation, dbt_code))

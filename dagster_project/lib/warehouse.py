@@ -109,16 +109,19 @@ def write_python_marts(
     replaced: Sequence[str],
     frames: Mapping[str, pd.DataFrame],
 ) -> None:
-    """What a Python asset (CLV, the offer model) writes into `marts`, in one transaction: each of `tables`
-    (name -> column definitions) created when absent, the `replaced` ones emptied, every non-empty frame
-    appended to its table."""
+    """What a Python asset (CLV, the offer model) writes into `marts`, in one transaction: the `replaced`
+    tables made anew from their definition (name -> column definitions), the others (appended to, kept across
+    runs) created when absent and given the columns a newer definition added; every non-empty frame appended
+    to its table."""
     connection.execute("create schema if not exists marts")
-    for name, columns in tables.items():
-        connection.execute(f"create table if not exists marts.{name} ({columns})")
     connection.execute("begin")
     try:
-        for name in replaced:
-            connection.execute(f"delete from marts.{name}")
+        for name, columns in tables.items():
+            if name in replaced:
+                connection.execute(f"create or replace table marts.{name} ({columns})")
+            else:
+                connection.execute(f"create table if not exists marts.{name} ({columns})")
+                _add_new_columns(connection, name, columns)
         for name, frame in frames.items():
             if not frame.empty:
                 connection.register("incoming", frame)
@@ -131,3 +134,19 @@ def write_python_marts(
     except Exception:
         connection.execute("rollback")
         raise
+
+
+def _add_new_columns(connection: duckdb.DuckDBPyConnection, name: str, columns: str) -> None:
+    """Columns of the definition that marts.<name> (written by an older version) lacks, added (nullable: the
+    rows already there have no value)."""
+    connection.execute(f"create or replace temporary table definition_of_{name} ({columns})")
+    wanted = connection.execute(
+        f"select column_name, column_type from (describe definition_of_{name})"
+    ).fetchall()
+    have = {
+        row[0] for row in connection.execute(f"select column_name from (describe marts.{name})").fetchall()
+    }
+    for column, column_type in wanted:
+        if column not in have:
+            connection.execute(f"alter table marts.{name} add column {column} {column_type}")
+    connection.execute(f"drop table definition_of_{name}")

@@ -113,6 +113,20 @@
 {%- endmacro %}
 
 
+{#- The model's numeric features packed into one BIGINT (5 bits each; the affinity bin in quarters): the key the
+    offer candidates are joined to their scores on (one column instead of twelve). `relation` qualifies the
+    columns. -#}
+{% macro offer_profile_key(relation) -%}
+    {%- set features = offer_customer_features() + ['product_types_held_bin', 'holds_offer_type'] -%}
+    (
+        {%- for feature in features %}
+        ({{ relation }}.{{ feature }}::bigint << {{ 5 * loop.index0 }}) +
+        {%- endfor %}
+        ((round({{ relation }}.affinity_bin * 4))::bigint << {{ 5 * features | length }})
+    )
+{%- endmacro %}
+
+
 {#- How strongly what a customer holds points at `product_type`: the highest customer-level lift in
     product_affinity from a type in `held` (a list) to it, rounded to a quarter and capped at 4 (1 when nothing
     is held: no evidence either way), and the held type it comes from. Joined as `affinity`, one row per

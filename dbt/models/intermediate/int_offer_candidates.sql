@@ -76,7 +76,7 @@ affinity as (
     {{ affinity_of_holdings('holdings') }}
 ),
 
-final as (
+candidate_rows as (
     select
         candidates.moment_id as customer_id,
         candidates.offer_product_type,
@@ -97,6 +97,13 @@ final as (
         on
             candidates.product_types_held = affinity.product_types_held
             and candidates.offer_product_type = affinity.offer_product_type
+),
+
+final as (
+    select
+        *,
+        {{ offer_profile_key('candidate_rows') }} as offer_profile_key
+    from candidate_rows
 )
 
 select * from final

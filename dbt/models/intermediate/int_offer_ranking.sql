@@ -3,7 +3,6 @@
 -- this run, else the affinity estimate), what a purchase of the type earns, the contact's cost, and the
 -- expected incremental profit; ranked per customer and channel (their contact channel, the service desk), best
 -- first.
-{%- set features = offer_customer_features() + ['product_types_held_bin', 'holds_offer_type', 'affinity_bin', 'offer_product_type', 'media'] %}
 with
 
 candidates as (
@@ -69,9 +68,9 @@ priced as (
     inner join product_types on candidates.offer_product_type = product_types.product_type
     left join uplift_scores
         on
-            {% for feature in features -%}
-                candidates.{{ feature }} = uplift_scores.{{ feature }}{% if not loop.last %} and {% endif %}
-            {% endfor %}
+            candidates.offer_profile_key = uplift_scores.offer_profile_key
+            and candidates.offer_product_type = uplift_scores.offer_product_type
+            and candidates.media = uplift_scores.media
 ),
 
 final as (
