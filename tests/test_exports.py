@@ -275,7 +275,12 @@ def test_a_clean_run_exports_consent_safe_segment_files_that_match_the_manifest(
                 if cells.get("phone"):
                     assert re.fullmatch(r"\(\d{2}\) \d{4,5}-\d{4}", cells["phone"]), cells["phone"]
                     assert cells["phone_e164"].startswith("+55")
-                for money in ("clv", "lifetime_spend"):
+                for money in (
+                    "clv",
+                    "lifetime_spend",
+                    "expected_incremental_profit",
+                    "complaint_recovery_allowance",
+                ):
                     if cells.get(money):
                         assert re.fullmatch(r"-?\d+,\d{2}", cells[money]), cells[money]
             # The serving file's segment table holds exactly the exported customers (defect: it held the view).

@@ -19,7 +19,7 @@ final as (
         customers.{{ contact_column }},
         offers.offer_product_type,
         offers.reason,
-        offers.expected_incremental_profit,
+        offers.expected_incremental_profit::decimal(18, 4) as expected_incremental_profit,
         offers.expected_incremental_profit + offers.contact_cost as expected_contact_value,
         offers.contact_cost,
         offers.expected_incremental_profit > 0 as contact_pays,

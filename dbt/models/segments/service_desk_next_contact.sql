@@ -23,7 +23,7 @@ final as (
         desk.complaint_recovery_allowance,
         desk.offer_product_type,
         desk.reason,
-        desk.expected_incremental_profit
+        desk.expected_incremental_profit::decimal(18, 4) as expected_incremental_profit
     from desk
     inner join customers on desk.customer_id = customers.customer_id
 )

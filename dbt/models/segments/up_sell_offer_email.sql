@@ -50,7 +50,7 @@ final as (
         up_sells.from_product_type as holds_product_type,
         up_sells.offer_product_type,
         'a step up from ' || up_sells.from_product_type || '; ' || {{ offer_reason() }} as reason,
-        up_sells.expected_incremental_profit,
+        up_sells.expected_incremental_profit::decimal(18, 4) as expected_incremental_profit,
         up_sells.expected_incremental_profit + up_sells.cost_per_contact as expected_contact_value,
         up_sells.cost_per_contact as contact_cost,
         up_sells.expected_incremental_profit > 0 as contact_pays,
