@@ -308,17 +308,16 @@ def row_count_band(
     same code count: a new definition of a mart or segment (an upgrade, a changed setting) may change its size,
     and its first run sets the band anew."""
     ensure_gate_tables(connection)
-    same_code = ""
+    same_code, parameters = "", {"target": target}
     if dbt_code is not None:
-        same_code = (
-            f"and run_id in (select run_id from {dbt_builds.BUILD_LOG} where fingerprint = $code)"
-            if has_table(connection, "raw", dbt_builds.BUILD_LOG.removeprefix("raw."))
-            else "and false"
-        )
+        if not has_table(connection, "raw", dbt_builds.BUILD_LOG.removeprefix("raw.")):
+            return {"min_rows": None, "max_rows": None}
+        same_code = f"and run_id in (select run_id from {dbt_builds.BUILD_LOG} where fingerprint = $code)"
+        parameters["code"] = dbt_code
     row = connection.execute(
         f"select rows from {GATE_LOG} where target = $target and success and rows > 0 {same_code} "
         "order by checked_at desc limit 1",
-        {"target": target, **({"code": dbt_code} if same_code.startswith("and run_id") else {})},
+        parameters,
     ).fetchone()
     if row is None:
         return {"min_rows": None, "max_rows": None}

@@ -32,11 +32,7 @@
         select
             moments.moment_id,
             count(*) filter (where service.occurred_at >= moments.moment - interval 365 days) as service_contacts,
-            count(*) filter (
-                where
-                    service.interaction_type = 'complaint'
-                    and (not service.is_resolved or service.resolved_at >= moments.moment)
-            ) as open_complaints,
+            count(*) filter (where {{ is_open_complaint('service', at='moments.moment') }}) as open_complaints,
             avg(case when service.handled_by = 'agent' then 1.0 when service.handled_by in ('self_service', 'bot') then 0.0 end)
                 filter (where service.occurred_at >= moments.moment - interval 365 days) as human_handled_share
         from moments

@@ -73,15 +73,20 @@ priced as (
             and candidates.media = uplift_scores.media
 ),
 
+profits as (
+    select
+        *,
+        predicted_uplift * margin_per_purchase - cost_per_contact as expected_incremental_profit
+    from priced
+),
+
 final as (
     select
         *,
-        predicted_uplift * margin_per_purchase - cost_per_contact as expected_incremental_profit,
         row_number() over (
-            partition by customer_id, channel
-            order by predicted_uplift * margin_per_purchase - cost_per_contact desc, offer_product_type
+            partition by customer_id, channel order by expected_incremental_profit desc, offer_product_type
         ) as offer_rank
-    from priced
+    from profits
 )
 
 select * from final

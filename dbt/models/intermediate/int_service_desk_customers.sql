@@ -1,6 +1,6 @@
 -- The customers the service desk may hear from next: a service contact in the last
--- var('service_desk_recent_days') days to as_of, or a complaint still open (as customer_360.open_complaints
--- counts them). One row each, with the last contact and the open protocols.
+-- var('service_desk_recent_days') days to as_of, or a complaint still open (macro is_open_complaint, as
+-- customer_360.open_complaints counts them). One row each, with the last contact and the open protocols.
 with
 
 service_interactions as (
@@ -15,9 +15,7 @@ final as (
     select
         service_interactions.customer_id,
         max(service_interactions.occurred_at) as last_service_contact_at,
-        count(*) filter (where not service_interactions.is_resolved) as open_protocols,
-        count(*) filter (where service_interactions.interaction_type = 'complaint' and not service_interactions.is_resolved)
-            as open_complaints
+        count(*) filter (where not service_interactions.is_resolved) as open_protocols
     from service_interactions
     cross join observation_window
     where service_interactions.occurred_at::date <= observation_window.as_of
@@ -25,7 +23,7 @@ final as (
     having
         max(service_interactions.occurred_at)::date
         > any_value(observation_window.as_of) - to_days({{ var('service_desk_recent_days') }})
-        or count(*) filter (where service_interactions.interaction_type = 'complaint' and not service_interactions.is_resolved) > 0
+        or bool_or({{ is_open_complaint('service_interactions') }})
 )
 
 select * from final

@@ -93,7 +93,7 @@ service_counts as (
             count(*) filter (where interaction_type = '{{ type }}') as {{ type }}_contacts,
             max(occurred_at) filter (where interaction_type = '{{ type }}') as last_{{ type }}_at,
         {% endfor -%}
-        count(*) filter (where interaction_type = 'complaint' and not is_resolved) as open_complaints,
+        count(*) filter (where {{ is_open_complaint('service_interactions') }}) as open_complaints,
         avg(case when handled_by = 'agent' then 1.0 when handled_by in ('self_service', 'bot') then 0.0 end)
             as human_handled_share
     from service_interactions
