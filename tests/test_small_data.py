@@ -19,6 +19,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from dagster_project.defs.console import error_text
 from tests.conftest import copy_of, run_pipeline
 from tests.tiny_dataset import write_tiny_dataset
 
@@ -227,6 +228,20 @@ def says_where_the_results_are(stdout: str, folder: Path) -> None:
     assert f"exports       {folder / 'exports'}" in stdout and "champions_loyalty_email.csv" in stdout
     assert "CLV           not fitted: 3 repeat buyers" in stdout
     assert "DEBUG" not in stdout and "STEP_START" not in stdout
+
+
+def test_a_failed_step_is_told_by_the_error_it_raised():
+    """Not by Dagster's wrapper ("Error occurred while executing op ..."), which says nothing of the cause."""
+
+    @dg.asset
+    def breaks() -> None:
+        raise ValueError("Conversion Error: could not convert 'nan' to INT32")
+
+    result = dg.materialize([breaks], raise_on_error=False)
+    (failure,) = result.get_step_failure_events()
+    assert error_text(failure.event_specific_data.error) == (
+        "ValueError: Conversion Error: could not convert 'nan' to INT32"
+    )
 
 
 def test_a_failed_run_ends_with_the_file_and_the_column(tmp_path):

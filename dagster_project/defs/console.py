@@ -57,7 +57,12 @@ class ConciseFormatter(logging.Formatter):
 
 
 def error_text(error: object, characters: int = MESSAGE_CHARACTERS) -> str:
-    """A step's error as one line: Dagster's class prefix off, whitespace folded, cut at `characters`."""
+    """A step's error as one line: the exception the step raised (not Dagster's wrapper of it), Dagster's class
+    prefix off, whitespace folded, cut at `characters`."""
+    while getattr(error, "cls_name", None) == "DagsterExecutionStepExecutionError" and getattr(
+        error, "cause", None
+    ):
+        error = error.cause
     message = getattr(error, "message", str(error)).strip()
     for prefix in ("dagster._core.definitions.events.Failure: ", "dagster._core.errors."):
         message = message.removeprefix(prefix)

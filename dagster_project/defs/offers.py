@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 import duckdb
+import numpy as np
 import pandas as pd
 
 from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource
@@ -110,22 +111,71 @@ def _fit_row(model_version: str, fit_id: str, kind: str, rows: pd.DataFrame, mod
 
 def _score(
     connection: duckdb.DuckDBPyConnection, model: offers.UpliftModel, model_version: str
-) -> pd.DataFrame:
-    """The predicted uplift of every distinct feature row among the candidates the model covers (a product type
-    it learnt about, a channel with a medium)."""
-    numeric = ", ".join(
-        f"any_value({name}) as {name}" for name in offers.CUSTOMER_FEATURES + offers.OFFER_FEATURES
-    )
-    profiles = connection.execute(
+) -> tuple[duckdb.DuckDBPyRelation, float]:
+    """The predicted uplift of every distinct profile an offer candidate has (int_offer_candidates: customer
+    features, medium; int_offer_terms: product type, affinity) among those the model covers (a product type it
+    learnt about, a channel with a medium). Features go to the model as numbers straight from DuckDB (categories
+    as their index in the model's, as offers.encode does). Returns the scores as a relation on this connection's
+    temporary tables (written as they are, without a round trip through Python) and their mean uplift."""
+    customer_features = ", ".join([*offers.CUSTOMER_FEATURES, "product_types_held_bin"])
+    connection.execute(
         f"""
-        select offer_profile_key, offer_product_type, media, {numeric}
-        from intermediate.int_offer_candidates
-        where media is not null and list_contains($product_types, offer_product_type)
-        group by offer_profile_key, offer_product_type, media
+        create or replace temporary table offer_profiles as
+        with customer_profiles as (
+            select distinct offer_profile_key, holdings_id, media
+            from intermediate.int_offer_candidates
+            where media is not null
+        ),
+        offer_profiles as (
+            select distinct
+                customer_profiles.offer_profile_key,
+                customer_profiles.media,
+                terms.offer_product_type,
+                terms.affinity_bin
+            from customer_profiles
+            inner join (
+                select distinct holdings_id, offer_product_type, affinity_bin from intermediate.int_offer_terms
+            ) as terms on customer_profiles.holdings_id = terms.holdings_id
+            where list_contains($product_types, terms.offer_product_type)
+        ),
+        customer_features as (
+            select distinct offer_profile_key, {customer_features}
+            from intermediate.int_offer_candidates
+        )
+        select
+            row_number() over () as profile_row,
+            offer_profiles.*,
+            customer_features.* exclude (offer_profile_key),
+            0 as holds_offer_type
+        from offer_profiles
+        inner join customer_features on offer_profiles.offer_profile_key = customer_features.offer_profile_key
         """,
         {"product_types": model.product_types},
-    ).df()
-    return pd.concat([profiles, model.predict(profiles)], axis=1).assign(model_version=model_version)
+    )
+    numbers = ", ".join(offers.CUSTOMER_FEATURES + offers.OFFER_FEATURES)
+    codes = ", ".join(
+        f"coalesce((list_position(${name}, {name}) - 1)::double, 'nan'::double) as {name}"
+        for name in offers.CATEGORICAL
+    )
+    columns = connection.execute(
+        f"select profile_row, {numbers}, {codes} from offer_profiles",
+        {name: model.categories[name] for name in offers.CATEGORICAL},
+    ).fetchnumpy()
+    features = np.empty((len(columns["profile_row"]), len(offers.FEATURES)), order="F")
+    for index, name in enumerate(offers.FEATURES):
+        features[:, index] = columns[name]
+    predicted = model.predict_encoded(features).assign(profile_row=columns["profile_row"])
+    connection.register("predicted", predicted)
+    scores = connection.sql(
+        """
+        select offer_profiles.* exclude (profile_row), predicted.* exclude (profile_row),
+            $model_version as model_version
+        from offer_profiles
+        inner join predicted on offer_profiles.profile_row = predicted.profile_row
+        """,
+        params={"model_version": model_version},
+    )
+    return scores, float(predicted["uplift"].mean())
 
 
 def training_sample(sampled_share: float | None, control_sampled_share: float | None) -> str:
@@ -257,11 +307,11 @@ def _fit_and_score(training: pd.DataFrame, connection: duckdb.DuckDBPyConnection
     )
     frames["offer_model_fits"] = pd.DataFrame(fits)
     scored = time.perf_counter()
-    frames["offer_uplift_scores"] = _score(connection, model, model_version)
+    frames["offer_uplift_scores"], mean_uplift = _score(connection, model, model_version)
     metadata["offer_uplift_scores"] = {
         "model_version": model_version,
         "score_seconds": round(time.perf_counter() - scored, 3),
-        "mean_uplift": float(frames["offer_uplift_scores"]["uplift"].mean()),
+        "mean_uplift": mean_uplift,
     }
     metadata["offer_model_fits"] = {"model_version": model_version, "product_types": model.product_types}
     return (

@@ -7,8 +7,10 @@ at the contact (intermediate.int_offer_training); the uplift of contacting a cus
 Chosen over the class-transformation approach because campaigns hold out different control shares (5-20 %,
 some none): the transformed outcome needs each row's treatment probability and divides by it, so a small
 control group's rows weigh up to twenty times more and the estimate gets noisy, while each of the two models
-simply learns its own group's behaviour. Both are scikit-learn's HistGradientBoostingClassifier, which takes the
-binned features and the categorical ones (product type, medium) as they are.
+simply learns its own group's behaviour. Both are scikit-learn's HistGradientBoostingClassifier on the binned
+features, with the product type and the medium as their index in the sorted categories, split like any number
+(at a million customers this ranks later campaigns as well as declaring them categorical - top 20 % 3.6x random
+against 3.7x - and scores the offers twice as fast: no column transformer before every prediction).
 
 Evaluation (`backtest`) is out of time: fitted on the campaigns that started before a split date, scored on the
 later ones. Campaigns differ in control share, so a group's conversion rate is estimated with inverse
@@ -41,12 +43,13 @@ FEATURES = CUSTOMER_FEATURES + OFFER_FEATURES + CATEGORICAL
 OUTCOME = "converted_product_type"
 TOP_SHARES = (0.1, 0.2, 0.3)
 QINI_POINTS = 100  # the Qini curve is read at every 1 % of the ranking
-# HistGradientBoostingClassifier's settings, for both models. Small: at 50,000 people 40 trees of 8 leaves rank
-# later campaigns as well as 100 of 15 (top 20 % uplift 3.5x random against 3.1x; Qini 0.0045 against 0.0038)
-# and score in less than half the time.
+# HistGradientBoostingClassifier's settings, for both models. Small, because every distinct customer profile is
+# scored (2.3 million at a million customers): 20 trees of 8 leaves at a learning rate of 0.2 rank later campaigns
+# as well as 40 at 0.1 or 100 of 15 leaves, within the backtest's noise (top 20 % uplift against random: 3.4x
+# against 3.6x at a million customers, 3.7x against 3.6x at 50,000), and score in half the time.
 LEARNER = {
-    "max_iter": 40,
-    "learning_rate": 0.1,
+    "max_iter": 20,
+    "learning_rate": 0.2,
     "max_leaf_nodes": 8,
     "min_samples_leaf": 50,
     "l2_regularization": 1.0,
@@ -73,7 +76,10 @@ class UpliftModel:
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """p_treated, p_control and uplift (their difference) per row of `frame` (FEATURES columns)."""
-        features = encode(frame, self.categories)
+        return self.predict_encoded(encode(frame, self.categories))
+
+    def predict_encoded(self, features: np.ndarray) -> pd.DataFrame:
+        """The same from the FEATURES already encoded (see `encode`)."""
         treated = self.treated.predict_proba(features)[:, 1]
         control = self.control.predict_proba(features)[:, 1]
         return pd.DataFrame({"p_treated": treated, "p_control": control, "uplift": treated - control})
@@ -89,8 +95,7 @@ def encode(frame: pd.DataFrame, categories: dict[str, list[str]]) -> np.ndarray:
 
 
 def _learner() -> HistGradientBoostingClassifier:
-    categorical = [FEATURES.index(name) for name in CATEGORICAL]
-    return HistGradientBoostingClassifier(categorical_features=categorical, **LEARNER)
+    return HistGradientBoostingClassifier(**LEARNER)
 
 
 def require_enough_history(training: pd.DataFrame, what: str) -> None:

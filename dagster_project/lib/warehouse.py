@@ -107,12 +107,12 @@ def write_python_marts(
     connection: duckdb.DuckDBPyConnection,
     tables: Mapping[str, str],
     replaced: Sequence[str],
-    frames: Mapping[str, pd.DataFrame],
+    frames: Mapping[str, pd.DataFrame | duckdb.DuckDBPyRelation],
 ) -> None:
     """What a Python asset (CLV, the offer model) writes into `marts`, in one transaction: the `replaced`
     tables made anew from their definition (name -> column definitions), the others (appended to, kept across
     runs) created when absent and given the columns a newer definition added; every non-empty frame appended
-    to its table."""
+    to its table (a relation, one on `connection`, is inserted as it is)."""
     connection.execute("create schema if not exists marts")
     connection.execute("begin")
     try:
@@ -123,7 +123,7 @@ def write_python_marts(
                 connection.execute(f"create table if not exists marts.{name} ({columns})")
                 _add_new_columns(connection, name, columns)
         for name, frame in frames.items():
-            if not frame.empty:
+            if isinstance(frame, duckdb.DuckDBPyRelation) or not frame.empty:
                 connection.register("incoming", frame)
                 column_list = ", ".join(frame.columns)
                 connection.execute(

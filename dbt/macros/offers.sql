@@ -109,16 +109,15 @@
 {%- endmacro %}
 
 
-{#- The model's numeric features packed into one BIGINT (5 bits each; the affinity bin in quarters): the key the
-    offer candidates are joined to their scores on (one column instead of twelve). `relation` qualifies the
+{#- What the uplift model knows about a customer packed into one BIGINT (5 bits per binned feature of
+    offer_customer_features() and product_types_held_bin): with the offer's product type, medium and affinity
+    bin, the key an offer candidate meets its score on (marts.offer_uplift_scores). `relation` qualifies the
     columns. -#}
 {% macro offer_profile_key(relation) -%}
-    {%- set features = offer_customer_features() + ['product_types_held_bin', 'holds_offer_type'] -%}
     (
-        {%- for feature in features %}
-        ({{ relation }}.{{ feature }}::bigint << {{ 5 * loop.index0 }}) +
+        {%- for feature in offer_customer_features() + ['product_types_held_bin'] %}
+        {% if not loop.first %}+ {% endif %}({{ relation }}.{{ feature }}::bigint << {{ 5 * loop.index0 }})
         {%- endfor %}
-        ((round({{ relation }}.affinity_bin * 4))::bigint << {{ 5 * features | length }})
     )
 {%- endmacro %}
 
@@ -164,4 +163,33 @@
         else channel
     end
     || case when from_uplift_model then ' (uplift model)' else ' (affinity estimate)' end
+{%- endmacro %}
+
+
+{#- Every offer a customer could get on each of their channels (int_offer_candidates x int_offer_terms, those
+    that pass `where`), priced: the predicted uplift of the contact (marts.offer_uplift_scores when the uplift
+    model ranks this run, else the affinity estimate) and the expected incremental profit, uplift x margin -
+    the contact's cost. One row per customer, channel and product type. -#}
+{% macro priced_offers(where='true') -%}
+    select
+        candidates.customer_id,
+        candidates.channel,
+        terms.*exclude (channel),
+        uplift_scores.uplift is not null as from_uplift_model,
+        coalesce(uplift_scores.model_version, 'affinity') as model_version,
+        coalesce(uplift_scores.uplift, terms.affinity_uplift) as predicted_uplift,
+        coalesce(uplift_scores.uplift, terms.affinity_uplift) * terms.margin_per_purchase
+        - terms.cost_per_contact as expected_incremental_profit
+    from {{ ref('int_offer_candidates') }} as candidates
+    inner join {{ ref('int_offer_terms') }} as terms
+        on
+            candidates.holdings_id = terms.holdings_id
+            and candidates.channel = terms.channel
+    left join {{ source('offers', 'offer_uplift_scores') }} as uplift_scores
+        on
+            candidates.offer_profile_key = uplift_scores.offer_profile_key
+            and terms.offer_product_type = uplift_scores.offer_product_type
+            and candidates.media = uplift_scores.media
+            and terms.affinity_bin = uplift_scores.affinity_bin
+    where {{ where }}
 {%- endmacro %}

@@ -1,92 +1,73 @@
--- Every offer candidate priced (docs/metrics.md, "Next best offer"): the predicted uplift of contacting the
--- customer about the product type on their channel (marts.offer_uplift_scores when the uplift model ranks
--- this run, else the affinity estimate), what a purchase of the type earns, the contact's cost, and the
--- expected incremental profit; ranked per customer and channel (their contact channel, the service desk), best
--- first.
+-- The three best offers of each customer on each of their channels (docs/metrics.md, "Next best offer"): of
+-- every product type they could be offered there, priced (macro priced_offers), those with the highest
+-- expected incremental profit, best first (equal profits in the product types' alphabetical order).
 with
 
-candidates as (
-    select * from {{ ref('int_offer_candidates') }}
-),
-
-uplift_scores as (
-    select * from {{ source('offers', 'offer_uplift_scores') }}
-),
-
-purchases as (
-    select * from {{ ref('fct_purchases') }}
-),
-
-observation_window as (
-    select * from {{ ref('observation_window') }}
-),
-
-contact_uplift as (
-    select * from {{ ref('int_contact_uplift') }}
-),
-
-product_types as (
-    select
-        consequent_product_type as product_type,
-        any_value(consequent_holders / base_holders) as holder_share
-    from {{ ref('product_affinity') }}
-    where level = 'customer'
-    group by consequent_product_type
-),
-
--- Gross profit of an average purchase of the type (sales to as_of, known cost or the default margin).
-margins as (
-    select
-        purchases.product_type,
-        avg(purchases.amount - {{ cost_of_goods('purchases.amount', 'purchases.cost') }}) as margin_per_purchase
-    from purchases
-    cross join observation_window
-    where not purchases.is_return and purchases.purchase_date <= observation_window.as_of
-    group by purchases.product_type
-),
-
 priced as (
-    select
-        candidates.customer_id,
-        candidates.offer_product_type,
-        candidates.channel,
-        candidates.media,
-        candidates.affinity_antecedent,
-        candidates.affinity_lift,
-        product_types.holder_share,
-        uplift_scores.uplift is not null as from_uplift_model,
-        coalesce(
-            uplift_scores.uplift,
-            coalesce(contact_uplift.contact_uplift, 0) * least(coalesce(candidates.affinity_lift, 1), 4) * product_types.holder_share
-        ) as predicted_uplift,
-        coalesce(uplift_scores.model_version, 'affinity') as model_version,
-        margins.margin_per_purchase::double as margin_per_purchase,
-        contact_uplift.cost_per_contact
-    from candidates
-    inner join contact_uplift on candidates.channel = contact_uplift.channel
-    inner join margins on candidates.offer_product_type = margins.product_type
-    inner join product_types on candidates.offer_product_type = product_types.product_type
-    left join uplift_scores
-        on
-            candidates.offer_profile_key = uplift_scores.offer_profile_key
-            and candidates.offer_product_type = uplift_scores.offer_product_type
-            and candidates.media = uplift_scores.media
+    {{ priced_offers() }}
 ),
 
-profits as (
+terms as (
+    select * from {{ ref('int_offer_terms') }}
+),
+
+best_three as (
     select
-        *,
-        predicted_uplift * margin_per_purchase - cost_per_contact as expected_incremental_profit
+        customer_id,
+        channel,
+        holdings_id,
+        arg_max(
+            {
+                'offer_product_type': offer_product_type,
+                'predicted_uplift': predicted_uplift,
+                'from_uplift_model': from_uplift_model,
+                'expected_incremental_profit': expected_incremental_profit
+            },
+            {'profit': expected_incremental_profit, 'alphabetical': -product_type_order},
+            3
+        ) as offers
     from priced
+    group by customer_id, channel, holdings_id
+),
+
+ranked as (
+    select
+        customer_id,
+        channel,
+        holdings_id,
+        unnest(offers, recursive := true),
+        generate_subscripts(offers, 1) as offer_rank
+    from best_three
+),
+
+uplift_model as (
+    select coalesce(any_value(model_version), 'affinity') as model_version
+    from {{ source('offers', 'offer_uplift_scores') }}
 ),
 
 final as (
     select
-        *,
-        row_number() over (
-            partition by customer_id, channel order by expected_incremental_profit desc, offer_product_type
-        ) as offer_rank
-    from profits
+        ranked.customer_id,
+        ranked.channel,
+        ranked.offer_rank,
+        ranked.offer_product_type,
+        ranked.predicted_uplift,
+        ranked.from_uplift_model,
+        case when ranked.from_uplift_model then uplift_model.model_version else 'affinity' end as model_version,
+        terms.margin_per_purchase,
+        terms.cost_per_contact,
+        ranked.expected_incremental_profit,
+        terms.affinity_antecedent,
+        terms.affinity_lift,
+        terms.holder_share,
+        terms.up_sell_from_product_type
+    from ranked
+    inner join terms
+        on
+            ranked.holdings_id = terms.holdings_id
+            and ranked.offer_product_type = terms.offer_product_type
+            and ranked.channel = terms.channel
+    cross join uplift_model
 )
 
 select * from final

@@ -89,7 +89,7 @@ final as (
         end as reason,
         case when eligibility = 'open_complaint' then complaint_recovery_allowance end as complaint_recovery_allowance,
         case when eligibility = 'eligible' then model_version end as model_version,
-        (md5_number(customer_id::varchar || ':' || offer_period) % 10000)
+        (md5_number_upper(customer_id::varchar || ':' || offer_period) % 10000)
         < round({{ var('offer_holdout_share') }} * 10000) as is_holdout,
         offer_period,
         (as_of + interval 1 day)::date as valid_from

@@ -42,11 +42,40 @@ holdings as (
     left join household_members on customer_holdings.customer_id = household_members.customer_id
 ),
 
+-- Each holder's set of types, and how many holders hold each distinct set: the pairs are counted over the
+-- sets (a few thousand), not over every holder's pairs.
+holder_sets as (
+    select
+        level,
+        list(product_type order by product_type) as product_types
+    from holdings
+    group by level, holder_id
+),
+
+set_counts as (
+    select
+        level,
+        product_types,
+        count(*) as holders,
+        row_number() over () as set_id
+    from holder_sets
+    group by level, product_types
+),
+
+set_members as (
+    select
+        level,
+        set_id,
+        holders,
+        unnest(product_types) as product_type
+    from set_counts
+),
+
 base as (
     select
         level,
-        count(distinct holder_id) as base_holders
-    from holdings
+        sum(holders)::bigint as base_holders
+    from set_counts
     group by level
 ),
 
@@ -54,8 +83,8 @@ type_holders as (
     select
         level,
         product_type,
-        count(*) as holders
-    from holdings
+        sum(holders)::bigint as holders
+    from set_members
     group by level, product_type
 ),
 
@@ -64,12 +93,11 @@ pairs as (
         antecedent.level,
         antecedent.product_type as antecedent_product_type,
         consequent.product_type as consequent_product_type,
-        count(*) as holders_of_both
-    from holdings as antecedent
-    inner join holdings as consequent
+        sum(antecedent.holders)::bigint as holders_of_both
+    from set_members as antecedent
+    inner join set_members as consequent
         on
-            antecedent.level = consequent.level
-            and antecedent.holder_id = consequent.holder_id
+            antecedent.set_id = consequent.set_id
             and antecedent.product_type != consequent.product_type
     group by all
 ),

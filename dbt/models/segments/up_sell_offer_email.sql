@@ -1,6 +1,7 @@
 -- Up-sell by e-mail: customers eligible for an offer this period (customer_next_best_offer, not held out) whose
--- e-mail offers include a pricier type of a family they already buy from (int_product_type_upgrades): the best
--- such type by expected incremental profit, with a reason that names the step up.
+-- e-mail offers include a pricier type of a family they already buy from (int_offer_terms, from
+-- int_product_type_upgrades): the best such type by expected incremental profit, with a reason that names the
+-- step up.
 with
 
 next_best_offers as (
@@ -11,35 +12,31 @@ customers as (
     select * from {{ ref('customer_360') }}
 ),
 
-ranking as (
-    select * from {{ ref('int_offer_ranking') }}
+up_sell_offers as (
+    {{ priced_offers("candidates.channel = 'email' and terms.up_sell_from_product_type is not null") }}
 ),
 
-upgrades as (
-    select * from {{ ref('int_product_type_upgrades') }}
+best_up_sells as (
+    select
+        arg_max(
+            up_sell_offers,
+            {'profit': up_sell_offers.expected_incremental_profit, 'alphabetical': -up_sell_offers.product_type_order}
+        ) as up_sell
+    from up_sell_offers
+    group by up_sell_offers.customer_id
+),
+
+best_up_sell_rows as (
+    select unnest(up_sell) from best_up_sells
 ),
 
 up_sells as (
     select
-        ranking.*,
-        upgrades.from_product_type,
-        next_best_offers.valid_from,
-        row_number() over (
-            partition by ranking.customer_id
-            order by ranking.expected_incremental_profit desc, upgrades.from_average_list_price desc, ranking.offer_product_type
-        ) as up_sell_rank
-    from ranking
-    inner join next_best_offers on ranking.customer_id = next_best_offers.customer_id
-    inner join customers on ranking.customer_id = customers.customer_id
-    inner join upgrades
-        on
-            ranking.offer_product_type = upgrades.to_product_type
-            and list_contains(customers.product_types_held, upgrades.from_product_type)
-    where
-        ranking.channel = 'email'
-        and next_best_offers.is_eligible
-        and not next_best_offers.is_holdout
-        and customers.email is not null
+        best_up_sell_rows.*,
+        next_best_offers.valid_from
+    from best_up_sell_rows
+    inner join next_best_offers on best_up_sell_rows.customer_id = next_best_offers.customer_id
+    where next_best_offers.is_eligible and not next_best_offers.is_holdout
 ),
 
 final as (
@@ -47,9 +44,9 @@ final as (
         up_sells.customer_id,
         customers.full_name,
         customers.email,
-        up_sells.from_product_type as holds_product_type,
+        up_sells.up_sell_from_product_type as holds_product_type,
         up_sells.offer_product_type,
-        'a step up from ' || up_sells.from_product_type || '; ' || {{ offer_reason() }} as reason,
+        'a step up from ' || up_sells.up_sell_from_product_type || '; ' || {{ offer_reason() }} as reason,
         up_sells.expected_incremental_profit::decimal(18, 4) as expected_incremental_profit,
         up_sells.expected_incremental_profit + up_sells.cost_per_contact as expected_contact_value,
         up_sells.cost_per_contact as contact_cost,
@@ -58,7 +55,7 @@ final as (
         up_sells.valid_from
     from up_sells
     inner join customers on up_sells.customer_id = customers.customer_id
-    where up_sells.up_sell_rank = 1
+    where customers.email is not null
 )
 
 select * from final
