@@ -189,7 +189,7 @@ INTERACTION_MODELS = (
 )  # fmt: skip
 OFFER_MODELS = (
     "product_affinity", "int_customer_contact_channel", "int_offer_training", "int_offer_candidates", "int_offer_terms",
-    "int_service_desk_customers", "int_contact_uplift", "int_offer_ranking", "int_product_type_upgrades",
+    "int_service_desk_customers", "int_contact_uplift", "int_offer_eligibility", "int_offer_ranking", "int_product_type_upgrades",
     "customer_next_best_offer", "customer_offers", "service_desk_offers", "next_best_offer_email",
     "next_best_offer_sms", "next_best_offer_whatsapp", "next_best_offer_phone", "up_sell_offer_email",
     "service_desk_next_contact",

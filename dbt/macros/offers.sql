@@ -166,11 +166,11 @@
 {%- endmacro %}
 
 
-{#- Every offer a customer could get on each of their channels (int_offer_candidates x int_offer_terms, those
-    that pass `where`), priced: the predicted uplift of the contact (marts.offer_uplift_scores when the uplift
-    model ranks this run, else the affinity estimate) and the expected incremental profit, uplift x margin -
-    the contact's cost. One row per customer, channel and product type. -#}
-{% macro priced_offers(where='true') -%}
+{#- Every offer the `candidates` (rows of int_offer_candidates) could get on their channel (x int_offer_terms,
+    those that pass `where`), priced: the predicted uplift of the contact (marts.offer_uplift_scores when the
+    uplift model ranks this run, else the affinity estimate) and the expected incremental profit, uplift x
+    margin - the contact's cost. One row per customer, channel and product type. -#}
+{% macro priced_offers(candidates, where='true') -%}
     select
         candidates.customer_id,
         candidates.channel,
@@ -180,7 +180,7 @@
         coalesce(uplift_scores.uplift, terms.affinity_uplift) as predicted_uplift,
         coalesce(uplift_scores.uplift, terms.affinity_uplift) * terms.margin_per_purchase
         - terms.cost_per_contact as expected_incremental_profit
-    from {{ ref('int_offer_candidates') }} as candidates
+    from {{ candidates }} as candidates
     inner join {{ ref('int_offer_terms') }} as terms
         on
             candidates.holdings_id = terms.holdings_id

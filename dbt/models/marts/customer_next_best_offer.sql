@@ -1,60 +1,35 @@
 -- One row per customer: the next best offer (docs/metrics.md, "Next best offer") - the product type they do
--- not hold with the best expected incremental profit on their contact channel - or why they get none. The
--- eligibility rules apply before ranking: no open complaint (service recovery first: the allowance is shown
--- instead), a consented channel, no campaign contact in the last var('contact_cooldown_days') days, and a
--- below-zero customer only on a channel that costs nothing. A deterministic var('offer_holdout_share') of
--- customers, by a hash of customer and month, is held out so the offers can be measured next period.
+-- not hold with the best expected incremental profit on their contact channel - or why they get none: the rule
+-- that barred them before ranking (int_offer_eligibility: an open complaint, with the allowance to recover it
+-- shown instead; no consented channel; a recent campaign contact; below zero on a paid channel), or, after
+-- ranking, nothing left to offer or no offer that pays for its contact. Held-out customers keep their offer
+-- here, flagged, and are left out of what goes to them.
 with
 
-customers as (
-    select * from {{ ref('customer_360') }}
-),
-
-ranking as (
-    select * from {{ ref('int_offer_ranking') }}
-),
-
-members as (
-    select * from {{ ref('int_campaign_members') }}
-),
-
-last_contacts as (
-    select
-        customer_id,
-        max(contacted_at) as last_contacted_at
-    from members
-    where not is_control
-    group by customer_id
+eligibility as (
+    select * from {{ ref('int_offer_eligibility') }}
 ),
 
 best as (
-    select * from ranking where offer_rank = 1 and channel != 'service_desk'
+    select * from {{ ref('int_offer_ranking') }}
+    where offer_rank = 1 and channel != 'service_desk'
 ),
 
 assessed as (
     select
-        customers.customer_id,
-        customers.as_of,
-        customers.open_complaints,
-        customers.service_tier,
-        customers.complaint_recovery_allowance,
-        customers.value_tier,
-        last_contacts.last_contacted_at,
-        best.*exclude (customer_id),
-        case
-            when customers.open_complaints > 0 then 'open_complaint'
-            when customers.best_contact_channel is null then 'no_consented_channel'
-            when last_contacts.last_contacted_at::date > customers.as_of - to_days({{ var('contact_cooldown_days') }})
-                then 'contact_cooldown'
-            when customers.value_tier = 'below_zero' and best.cost_per_contact > 0 then 'below_zero_paid_channel'
-            when best.offer_product_type is null then 'nothing_to_offer'
-            when best.expected_incremental_profit <= 0 then 'no_profitable_offer'
-            else 'eligible'
-        end as eligibility,
-        strftime(customers.as_of + interval 1 day, '%Y-%m') as offer_period
-    from customers
-    left join best on customers.customer_id = best.customer_id
-    left join last_contacts on customers.customer_id = last_contacts.customer_id
+        eligibility.*,
+        best.* exclude (customer_id, channel),
+        coalesce(
+            eligibility.barred_by,
+            case
+                when best.offer_product_type is null then 'nothing_to_offer'
+                when best.expected_incremental_profit <= 0 then 'no_profitable_offer'
+                else 'eligible'
+            end
+        ) as eligibility,
+        eligibility.best_contact_channel as channel
+    from eligibility
+    left join best on eligibility.customer_id = best.customer_id
 ),
 
 final as (
@@ -80,7 +55,7 @@ final as (
                 || '; no offer within {{ var("contact_cooldown_days") }} days of a contact'
             when eligibility = 'below_zero_paid_channel' then
                 'below-zero profit: offers only on channels that cost nothing (' || channel || ' costs R$ '
-                || printf('%.3f', cost_per_contact) || ')'
+                || printf('%.3f', contact_cost) || ')'
             when eligibility = 'no_profitable_offer' then
                 'no offer pays for its contact: the best, ' || offer_product_type || ', is expected to bring R$ '
                 || printf('%.2f', expected_incremental_profit) || ' after the contact''s cost'
@@ -89,8 +64,7 @@ final as (
         end as reason,
         case when eligibility = 'open_complaint' then complaint_recovery_allowance end as complaint_recovery_allowance,
         case when eligibility = 'eligible' then model_version end as model_version,
-        (md5_number_upper(customer_id::varchar || ':' || offer_period) % 10000)
-        < round({{ var('offer_holdout_share') }} * 10000) as is_holdout,
+        is_holdout,
         offer_period,
         (as_of + interval 1 day)::date as valid_from
     from assessed

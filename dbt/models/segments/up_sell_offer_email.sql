@@ -13,7 +13,7 @@ customers as (
 ),
 
 up_sell_offers as (
-    {{ priced_offers("candidates.channel = 'email' and terms.up_sell_from_product_type is not null") }}
+    {{ priced_offers(ref('int_offer_candidates'), "candidates.channel = 'email' and terms.up_sell_from_product_type is not null") }}
 ),
 
 best_up_sells as (
