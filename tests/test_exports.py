@@ -21,6 +21,7 @@ from dagster_project.lib.exports import (
     PreparedSegment,
     Segment,
     SegmentDefinitionError,
+    clean_text,
     formula_like_cells,
     is_formula_like,
     neutralise,
@@ -162,6 +163,21 @@ def test_cells_a_spreadsheet_cannot_hold_are_cleaned_and_counted(warehouse, tmp_
     write_exports(tmp_path / "exports", date(2025, 12, 31), [prepared], {}, datetime(2026, 1, 1))
     rows = read_export(tmp_path / "exports" / "2025-12-31" / "lapsed_sms.csv")
     assert [row[1] for row in rows[1:]] == ["Ana Lúcia", "Caio gnp.exe", "A" * 32_767]
+
+
+def test_a_missing_cell_is_not_counted_as_cleaned():
+    """An empty cell (a customer without an offer has no reason) has nothing to clean; the manifest said
+    9,088 control characters removed from a service-desk list that had none."""
+    frame = pd.DataFrame(
+        {"reason": pd.Series(["holds moda", None, None], dtype="str"), "name": ["Ana", None, "Caio\x07"]}
+    )
+    cleaned, counts = clean_text(frame)
+    assert counts == {"control_characters_removed": 1, "cut_at_cell_limit": 0}
+    assert cleaned["name"].tolist()[::2] == ["Ana", "Caio"] and cleaned["reason"].isna().tolist() == [
+        False,
+        True,
+        True,
+    ]
 
 
 def test_formula_like_cells_are_found_in_text_and_mixed_columns_and_only_there():

@@ -183,11 +183,13 @@ def clean_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     cleaned, counts = {}, {"control_characters_removed": 0, "cut_at_cell_limit": 0}
     for name in text_columns(frame):
         column = frame[name].astype("str")
-        without = column.str.replace(UNPRINTABLE, "", regex=True)
-        counts["control_characters_removed"] += int((without != column).fillna(False).sum())
-        too_long = without.str.len().gt(SPREADSHEET_CELL_LIMIT).fillna(False)
+        unprintable = column.str.contains(UNPRINTABLE, regex=True).fillna(False).astype(bool)
+        if unprintable.any():  # most columns have none: searched, not rewritten
+            column = column.where(~unprintable, column.str.replace(UNPRINTABLE, "", regex=True))
+            counts["control_characters_removed"] += int(unprintable.sum())
+        too_long = column.str.len().gt(SPREADSHEET_CELL_LIMIT).fillna(False).astype(bool)
         counts["cut_at_cell_limit"] += int(too_long.sum())
-        cleaned[name] = without.where(~too_long, without.str.slice(0, SPREADSHEET_CELL_LIMIT))
+        cleaned[name] = column.where(~too_long, column.str.slice(0, SPREADSHEET_CELL_LIMIT))
     return (frame.assign(**cleaned) if cleaned else frame), counts
 
 
