@@ -1,7 +1,8 @@
 -- Who an offer can go to, and on what (docs/metrics.md, "Next best offer"): one row per customer and channel
 -- an offer would go on, with the campaign medium that prices it - the customer's contact channel
 -- (int_customer_contact_channel: consented, the channel they already use with us, the cheapest), and the
--- service desk for the customers it may hear from next (int_service_desk_customers) - and what is known about
+-- service desk for the customers it may hear from next (int_service_desk_customers), each unless a rule bars
+-- the customer there (int_offer_eligibility) - and what is known about
 -- the customer at the end of as_of (macro customer_features_at, as the uplift model learnt it). The product
 -- types they could be offered are those of their holdings (int_offer_holdings, by holdings_id); a customer on
 -- neither channel has no row.
@@ -9,10 +10,6 @@ with
 
 customers as (
     select * from {{ ref('dim_customers') }}
-),
-
-customer_channels as (
-    select * from {{ ref('int_customer_contact_channel') }}
 ),
 
 observation_window as (
@@ -23,18 +20,25 @@ contact_channels as (
     select * from {{ ref('contact_channels') }}
 ),
 
--- The channels each customer can get an offer on.
+eligibility as (
+    select * from {{ ref('int_offer_eligibility') }}
+),
+
+-- The channels each customer can get an offer on, if no rule bars them there (int_offer_eligibility): their
+-- contact channel when no rule does, the service desk without an open complaint and when not held out.
 offer_channels as (
     select
         customer_id,
         best_contact_channel as channel
-    from customer_channels
-    where best_contact_channel is not null
+    from eligibility
+    where barred_by is null
     union all
     select
-        customer_id,
+        desk.customer_id,
         'service_desk' as channel
-    from {{ ref('int_service_desk_customers') }}
+    from {{ ref('int_service_desk_customers') }} as desk
+    inner join eligibility on desk.customer_id = eligibility.customer_id
+    where eligibility.open_complaints = 0 and not eligibility.is_holdout
 ),
 
 moments as (

@@ -1,21 +1,48 @@
--- Who may be offered something, decided before any offer is ranked (docs/metrics.md, "Next best offer"): one
--- row per customer with the first rule that bars them from an offer on their contact channel, in order - an
--- open complaint (service recovery first), no consented channel, a campaign contact in the last
--- var('contact_cooldown_days') days (a control-group draw is no contact), below-zero profit on a channel that
+-- Who may be offered something, decided before any offer is scored or ranked (docs/metrics.md, "Next best
+-- offer"): one row per customer with the first rule that bars them from an offer on their contact channel, in
+-- order - an open complaint (service recovery first; counted as customer_360.open_complaints counts them), no
+-- consented channel, a campaign contact in the last var('contact_cooldown_days') days (a control-group draw is
+-- no contact), below-zero profit (int_customer_profit, customer_value's below_zero tier) on a channel that
 -- costs - or none; and whether they are held out this month: a deterministic var('offer_holdout_share'), by a
--- hash of customer and month, so the offers can be measured next period.
+-- hash of customer and month, so the offers can be measured next period. Known before CLV is fitted, so only
+-- the customers no rule bars get features and scores.
 with
 
 customers as (
-    select * from {{ ref('customer_360') }}
+    select * from {{ ref('dim_customers') }}
+),
+
+service_interactions as (
+    select * from {{ ref('fct_service_interactions') }}
+),
+
+customer_profit as (
+    select * from {{ ref('int_customer_profit') }}
+),
+
+customer_channels as (
+    select * from {{ ref('int_customer_contact_channel') }}
+),
+
+contact_channels as (
+    select * from {{ ref('contact_channels') }}
 ),
 
 members as (
     select * from {{ ref('int_campaign_members') }}
 ),
 
-contact_channels as (
-    select * from {{ ref('contact_channels') }}
+observation_window as (
+    select * from {{ ref('observation_window') }}
+),
+
+open_complaints as (
+    select
+        customer_id,
+        count(*) as open_complaints
+    from service_interactions
+    where {{ is_open_complaint('service_interactions') }}
+    group by customer_id
 ),
 
 last_contacts as (
@@ -30,17 +57,19 @@ last_contacts as (
 assessed as (
     select
         customers.customer_id,
-        customers.as_of,
-        customers.open_complaints,
-        customers.service_tier,
-        customers.complaint_recovery_allowance,
-        customers.value_tier,
-        customers.best_contact_channel,
+        observation_window.as_of,
+        coalesce(open_complaints.open_complaints, 0) as open_complaints,
+        customer_profit.profit < 0 as is_below_zero,
+        customer_channels.best_contact_channel,
         contact_channels.cost_per_contact as contact_cost,
         last_contacts.last_contacted_at,
-        strftime(customers.as_of + interval 1 day, '%Y-%m') as offer_period
+        strftime(observation_window.as_of + interval 1 day, '%Y-%m') as offer_period
     from customers
-    left join contact_channels on customers.best_contact_channel = contact_channels.channel
+    cross join observation_window
+    left join open_complaints on customers.customer_id = open_complaints.customer_id
+    left join customer_profit on customers.customer_id = customer_profit.customer_id
+    left join customer_channels on customers.customer_id = customer_channels.customer_id
+    left join contact_channels on customer_channels.best_contact_channel = contact_channels.channel
     left join last_contacts on customers.customer_id = last_contacts.customer_id
 ),
 
@@ -52,7 +81,7 @@ final as (
             when best_contact_channel is null then 'no_consented_channel'
             when last_contacted_at::date > as_of - to_days({{ var('contact_cooldown_days') }})
                 then 'contact_cooldown'
-            when value_tier = 'below_zero' and contact_cost > 0 then 'below_zero_paid_channel'
+            when is_below_zero and contact_cost > 0 then 'below_zero_paid_channel'
         end as barred_by,
         (md5_number_upper(customer_id::varchar || ':' || offer_period) % 10000)
         < round({{ var('offer_holdout_share') }} * 10000) as is_holdout

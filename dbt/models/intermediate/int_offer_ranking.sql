@@ -1,23 +1,11 @@
 -- The three best offers of each customer on each of their channels (docs/metrics.md, "Next best offer"): of
 -- every product type they could be offered there, priced (macro priced_offers), those with the highest
--- expected incremental profit, best first (equal profits in the product types' alphabetical order). Only
--- customers no rule bars are ranked (int_offer_eligibility): on their contact channel, those barred by none;
--- at the service desk, those without an open complaint who are not held out this month.
+-- expected incremental profit, best first (equal profits in the product types' alphabetical order). The
+-- candidates are only the customers and channels no rule bars (int_offer_candidates, int_offer_eligibility).
 with
 
-eligibility as (
-    select * from {{ ref('int_offer_eligibility') }}
-),
-
 candidates as (
-    select candidates.*
-    from {{ ref('int_offer_candidates') }} as candidates
-    inner join eligibility on candidates.customer_id = eligibility.customer_id
-    where
-        case candidates.channel
-            when 'service_desk' then eligibility.open_complaints = 0 and not eligibility.is_holdout
-            else eligibility.barred_by is null
-        end
+    select * from {{ ref('int_offer_candidates') }}
 ),
 
 priced as (

@@ -10,6 +10,10 @@ eligibility as (
     select * from {{ ref('int_offer_eligibility') }}
 ),
 
+customers as (
+    select * from {{ ref('customer_360') }}
+),
+
 best as (
     select * from {{ ref('int_offer_ranking') }}
     where offer_rank = 1 and channel != 'service_desk'
@@ -18,6 +22,8 @@ best as (
 assessed as (
     select
         eligibility.*,
+        customers.service_tier,
+        customers.complaint_recovery_allowance,
         best.* exclude (customer_id, channel),
         coalesce(
             eligibility.barred_by,
@@ -29,6 +35,7 @@ assessed as (
         ) as eligibility,
         eligibility.best_contact_channel as channel
     from eligibility
+    inner join customers on eligibility.customer_id = customers.customer_id
     left join best on eligibility.customer_id = best.customer_id
 ),
 
