@@ -1,6 +1,7 @@
 -- What each customer brought and cost over the trailing var('value_window_months') to as_of (docs/metrics.md,
--- "Profit and value tiers"): revenue, cost of goods, cost to serve, marketing cost and profit. Known before CLV is fitted:
--- customer_value adds the CLV, growth potential and value tier; the offers' eligibility reads who is below zero.
+-- "Profit and value tiers"): revenue, cost of goods, cost to serve, marketing cost, profit, and the window.
+-- Known before CLV is fitted: customer_value adds the CLV, growth potential and value tier; the offers'
+-- eligibility reads who is below zero.
 with
 
 customers as (
@@ -85,8 +86,11 @@ valued as (
         coalesce(sales.revenue, 0)::decimal(18, 4) as revenue,
         coalesce(sales.cost_of_goods, 0)::decimal(18, 4) as cost_of_goods,
         coalesce(service.cost_to_serve, 0)::decimal(18, 4) as cost_to_serve,
-        coalesce(marketing.marketing_cost, 0)::decimal(18, 4) as marketing_cost
+        coalesce(marketing.marketing_cost, 0)::decimal(18, 4) as marketing_cost,
+        observation_window.window_start::date as window_start,
+        observation_window.as_of
     from customers
+    cross join observation_window
     left join sales on customers.customer_id = sales.customer_id
     left join service on customers.customer_id = service.customer_id
     left join marketing on customers.customer_id = marketing.customer_id

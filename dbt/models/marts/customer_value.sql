@@ -17,13 +17,6 @@ clv_status as (
     select * from {{ source('clv', 'clv_status') }}
 ),
 
-observation_window as (
-    select
-        as_of,
-        as_of - interval ({{ var('value_window_months') }}) month as window_start
-    from {{ ref('observation_window') }}
-),
-
 with_profit as (
     select
         customer_profit.*,
@@ -90,10 +83,9 @@ final as (
             when with_growth.revenue <= 0 then 'no_revenue_in_window'
             else 'costs_exceed_margin'
         end as below_zero_reason,
-        observation_window.window_start::date as window_start,
-        observation_window.as_of
+        with_growth.window_start,
+        with_growth.as_of
     from with_growth
-    cross join observation_window
     left join ranked_by_profit on with_growth.customer_id = ranked_by_profit.customer_id
     left join growth_candidates on with_growth.customer_id = growth_candidates.customer_id
 )
