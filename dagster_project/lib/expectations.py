@@ -1,6 +1,6 @@
 """Data-quality gates (docs/delivery.md): Great Expectations 1.x suites, kept as `expectations/<name>.json` and reviewed
 like code, validated on in-memory pandas batches (GX's SQL datasource returns empty results on DuckDB).
-The only module that imports great_expectations.
+The only module that imports great_expectations, and only when a gate runs (not when the code location loads).
 
 Results carry expectation types, columns and counts only, never cell values: they go to logs, Dagster
 metadata and reports that people without access to personal data read.
@@ -14,30 +14,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import great_expectations as gx
 import pandas as pd
-from great_expectations.data_context.types.base import (
-    DataContextConfig,
-    InMemoryStoreBackendDefaults,
-    ProgressBarsConfig,
-)
-from great_expectations.exceptions import GreatExpectationsError
-from great_expectations.execution_engine import pandas_execution_engine
-from great_expectations.expectations.expectation import (
-    ColumnMapExpectation,
-    ColumnPairMapExpectation,
-    MulticolumnMapExpectation,
-)
-from great_expectations.validator.v1_validator import Validator
+
+if TYPE_CHECKING:
+    import great_expectations as gx
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 
-# GX fingerprints every pandas batch under HASH_THRESHOLD bytes (an MD5 over pandas' hash of every cell) for
-# the batch's markers, which customer360 never reads: a quarter of a raw gate's time on millions of rows
-# (issue 8). No batch is that small now; the validation itself is unchanged.
-pandas_execution_engine.HASH_THRESHOLD = 0
+
+@cache
+def _great_expectations() -> None:
+    """Import Great Expectations when a gate first needs it, not when the code location loads (2.8 s of every
+    start-up, issue 21). GX fingerprints every pandas batch under HASH_THRESHOLD bytes (an MD5 over pandas' hash
+    of every cell) for the batch's markers, which customer360 never reads: a quarter of a raw gate's time on
+    millions of rows (issue 8). No batch is that small now; the validation itself is unchanged."""
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    pandas_execution_engine.HASH_THRESHOLD = 0
 
 
 class SuiteError(ValueError):
@@ -128,6 +123,10 @@ def suite_path(name: str, directory: Path = EXPECTATIONS_DIR) -> Path:
 def load_suite(path: Path) -> gx.ExpectationSuite:
     """The suite in `path` (GX 1.x JSON: name, expectations [{type, kwargs, meta}], meta). Refused when the
     file cannot be read, names an unknown expectation type, or yields fewer expectations than it holds."""
+    _great_expectations()
+    import great_expectations as gx
+    from great_expectations.exceptions import GreatExpectationsError
+
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         declared = len(document["expectations"])
@@ -172,6 +171,12 @@ def referenced_columns(suite: gx.ExpectationSuite) -> list[str]:
 def is_row_wise(suite: gx.ExpectationSuite) -> bool:
     """True when every expectation judges each row on its own (no uniqueness, no row count), so validating a
     table in chunks gives the same verdict, counts and failing rows as validating it whole."""
+    from great_expectations.expectations.expectation import (
+        ColumnMapExpectation,
+        ColumnPairMapExpectation,
+        MulticolumnMapExpectation,
+    )
+
     return all(
         isinstance(expectation, ColumnMapExpectation | ColumnPairMapExpectation | MulticolumnMapExpectation)
         and "unique" not in expectation.expectation_type
@@ -226,6 +231,14 @@ def _column_label(kwargs: dict[str, Any]) -> str | None:
 
 @cache
 def _batch_definition() -> Any:
+    _great_expectations()
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
     context = gx.get_context(
         mode="ephemeral",
         project_config=DataContextConfig(
@@ -273,6 +286,8 @@ def validate(
     row numbers) of the rows it failed on. An expectation that raised (a column the batch lacks) fails."""
     # The validator Batch.validate builds, built directly: Batch.validate fetches the batch again, and GX hashes
     # a pandas batch on every fetch (a third of a raw gate's time on millions of rows).
+    from great_expectations.validator.v1_validator import Validator
+
     validator = Validator(
         _batch_definition(),
         result_format="COMPLETE" if failing_rows else "BASIC",
