@@ -21,10 +21,13 @@ control share): what every group would show in a campaign with the same split.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingClassifier
 
 CUSTOMER_FEATURES = [  # dbt macro offer_customer_features(), in the same order
     "recency_bin",
@@ -95,6 +98,9 @@ def encode(frame: pd.DataFrame, categories: dict[str, list[str]]) -> np.ndarray:
 
 
 def _learner() -> HistGradientBoostingClassifier:
+    # Imported here: scikit-learn is needed when a model is fitted, not when the code location loads.
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     return HistGradientBoostingClassifier(**LEARNER)
 
 
