@@ -64,8 +64,7 @@ final as (
         ranked.expected_incremental_profit,
         terms.affinity_antecedent,
         terms.affinity_lift,
-        terms.holder_share,
-        terms.up_sell_from_product_type
+        terms.holder_share
     from ranked
     inner join terms
         on
