@@ -1,5 +1,6 @@
 """Lifetime-value models (docs/metrics.md): BG/NBD, Pareto/NBD or MBG/NBD for repeat purchases and Gamma-Gamma for
-spend, from `lifetimes`. The only module that imports lifetimes.
+spend, from `lifetimes`. lifetimes itself is imported on the first fit
+(lib/lifetimes_fitters.py).
 
 Fits run on sufficient statistics: the unique (frequency, recency, T) rows with their counts as weights,
 which has the same likelihood as one row per customer and is orders of magnitude smaller.
@@ -13,63 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from autograd import value_and_grad
-from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
-from lifetimes.utils import ConvergenceError
-from scipy.optimize import minimize
 
-
-class _WithoutHessian:
-    """lifetimes ends every BG/NBD, MBG/NBD and Gamma-Gamma fit with an autograd Hessian of the likelihood,
-    kept only for standard errors (`summary`), which customer360 never reads; at a million customers it took
-    as long as the optimisation. This is lifetimes' own optimisation (BaseFitter._fit: scipy's minimize on
-    autograd's value and gradient, same start, tolerance and options) without that last step; the standard
-    errors lifetimes would derive from it are left unset."""
-
-    def _fit(
-        self, minimizing_function_args, initial_params, params_size, disp, tol=1e-7, bounds=None, **kwargs
-    ):
-        output = minimize(
-            value_and_grad(self._negative_log_likelihood),
-            jac=True,
-            method=None,
-            tol=tol,
-            x0=0.1 * np.ones(params_size) if initial_params is None else initial_params,
-            args=minimizing_function_args,
-            options={"disp": disp, **kwargs},
-            bounds=bounds,
-        )
-        if not output.success:
-            raise ConvergenceError(f"The model did not converge: {output.message}")
-        return output.x, output.fun, None
-
-    def _compute_variance_matrix(self) -> None:
-        return None
-
-    def _compute_standard_errors(self) -> None:
-        return None
-
-    def _compute_confidence_intervals(self) -> None:
-        return None
-
-
-class _BetaGeoFitter(_WithoutHessian, BetaGeoFitter):
-    pass
-
-
-class _ModifiedBetaGeoFitter(_WithoutHessian, ModifiedBetaGeoFitter):
-    pass
-
-
-class _GammaGammaFitter(_WithoutHessian, GammaGammaFitter):
-    pass
-
-
-TRANSACTION_MODELS = {
-    "bgnbd": _BetaGeoFitter,
-    "paretonbd": ParetoNBDFitter,  # its own Nelder-Mead fit, no Hessian
-    "mbgnbd": _ModifiedBetaGeoFitter,
-}
+# The repeat-purchase models (lifetimes' fitters in lib/lifetimes_fitters.py, imported on the first fit).
+TRANSACTION_MODELS = ("bgnbd", "paretonbd", "mbgnbd")
 SPEND_MODEL = "gammagamma"
 HISTORY = ["frequency", "recency", "T"]  # what the repeat-purchase models take, per customer
 SPEND_HISTORY = ["frequency", "monetary_value"]  # what Gamma-Gamma takes
@@ -95,9 +42,16 @@ class ModelFit:
     tolerance: float
 
 
+def new_fitter(model: str) -> object:
+    """An unfitted lifetimes model of `model` (a TRANSACTION_MODELS name or SPEND_MODEL)."""
+    from dagster_project.lib.lifetimes_fitters import FITTERS
+
+    return FITTERS[model]()
+
+
 def fitted_model(model: str, parameters: dict[str, float]) -> object:
     """A lifetimes model carrying stored parameters (marts.clv_model_fits), to predict or plot with again."""
-    fitter = (_GammaGammaFitter if model == SPEND_MODEL else TRANSACTION_MODELS[model])()
+    fitter = new_fitter(model)
     fitter.params_ = pd.Series(parameters)
     return fitter
 
@@ -134,6 +88,8 @@ def _minimise(model: str, customers: int, fit: Callable[[float], object]) -> tup
     """The fitter `fit(tol)` returns, and the tolerance it converged at: lifetimes' tolerance, then once
     TOLERANCES' looser one (BFGS can stop with "precision loss" at an optimum its gradient tolerance cannot
     certify; the checks after the fit judge it)."""
+    from dagster_project.lib.lifetimes_fitters import ConvergenceError
+
     for tolerance in TOLERANCES:
         try:
             return fit(tolerance), tolerance
@@ -154,6 +110,8 @@ def _starting_point(
     None (lifetimes' default start) on a small base or if the sample fit fails."""
     if len(customers) < 2 * WARM_START_CUSTOMERS:
         return None
+    from dagster_project.lib.lifetimes_fitters import ConvergenceError
+
     sample = sufficient_statistics(customers.sample(n=WARM_START_CUSTOMERS, random_state=0), columns)
     try:
         parameters = fit(sample, TOLERANCES[-1]).params_.copy()
@@ -217,7 +175,7 @@ def fit_transactions(
         unique = summary[HISTORY].reset_index(drop=True).assign(weight=1)
 
     def fit_on(rows: pd.DataFrame, tol: float, initial_params: np.ndarray | None = None) -> object:
-        fitter = TRANSACTION_MODELS[model]()
+        fitter = new_fitter(model)
         fitter.fit(
             rows["frequency"],
             rows["recency"],
@@ -250,7 +208,7 @@ def fit_spend(summary: pd.DataFrame) -> tuple[ModelFit, object]:
     scale = float((unique["monetary_value"] * unique["weight"]).sum() / unique["weight"].sum())
 
     def fit_on(rows: pd.DataFrame, tol: float, initial_params: np.ndarray | None = None) -> object:
-        fitter = _GammaGammaFitter()
+        fitter = new_fitter(SPEND_MODEL)
         fitter.fit(
             rows["frequency"],
             rows["monetary_value"] / scale,
