@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 
 SAMPLE_CUSTOMERS ?= 2000
 SAMPLE_SEED ?= 42
-BENCH_CUSTOMERS ?= 1000000
+BENCH_SCALES ?= 100000,1000000
 BENCH_SEED ?= 42
 # make test's pytest-xdist workers; a module's tests share one worker, so its fixtures are built once.
 TEST_WORKERS ?= 2
@@ -53,10 +53,10 @@ lint: $(MANIFEST)
 	$(BIN)/ruff format --check .
 	cd dbt && ../$(BIN)/sqlfluff lint models
 
-## bench: the whole pipeline and a one-day incremental run at BENCH_CUSTOMERS (dataset generated once into
-## data/generated/), against the floor of DuckDB reading the files; writes bench/results/latest.json
+## bench: `make run` and a one-day incremental `make run` at each of BENCH_SCALES customers (datasets generated
+## once into data/generated/), against the floor of DuckDB reading the files; writes bench/results/latest.json
 bench: $(MANIFEST)
-	$(BIN)/python -m bench.pipeline --customers $(BENCH_CUSTOMERS) --seed $(BENCH_SEED)
+	$(BIN)/python -m bench.pipeline --scales $(BENCH_SCALES) --seed $(BENCH_SEED)
 
 ## bench-clv: the CLV fit alone at 1,000,000 simulated customers (weighted unique rows vs row by row)
 bench-clv: $(INSTALLED)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 from collections import defaultdict
@@ -136,33 +135,44 @@ def test_one_unparseable_date_quarantines_that_row_and_loads_the_rest(dataset, t
     assert materialization.metadata["rows_quarantined"].value == 1
 
 
-def test_the_dbt_unit_tests_pass_and_production_runs_leave_them_out(built_sample, tmp_path):
-    """Unit tests check the SQL on fixed inputs, so they run here (against a built warehouse, for the column
-    types of the models they mock) and not in every production run."""
+def test_the_tests_left_to_make_test_pass_and_production_runs_leave_them_out(built_sample, tmp_path):
+    """dbt/selectors.yml's checked_in_ci: the unit tests (they check the SQL on fixed inputs) and the data tests a
+    production run need not repeat (seeds, segments, the offers' intermediate steps) run here, against a built
+    warehouse, and pass; the production run ran none of them, and every other data test."""
     folder, _ = built_sample
-    for step in ("dbt_models", "dbt_models_after_clv"):  # the run's dbt target folders, beside the warehouse
-        ran = [
-            node["unique_id"]
-            for node in json.loads((folder / "warehouse_dbt" / step / "run_results.json").read_text())[
-                "results"
-            ]
-        ]
-        assert any(node.startswith("model.") for node in ran) and not any(
-            node.startswith("unit_test.") for node in ran
-        )
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    ran = {
+        node["unique_id"]
+        for step in (
+            "dbt_models",
+            "dbt_models_after_clv",
+        )  # the run's dbt target folders, beside the warehouse
+        for node in json.loads((folder / "warehouse_dbt" / step / "run_results.json").read_text())["results"]
+    }
     warehouse = copy_of(folder, tmp_path / "built") / "warehouse.duckdb"
     settings = Settings.load({"warehouse": str(warehouse), "raw_dir": str(folder / "raw")})
     completed = subprocess.run(
-        [dbt_executable(), "test", "--select", "test_type:unit", "--vars", json.dumps(settings.dbt_vars()),
+        [dbt_executable(), "test", "--selector", "checked_in_ci", "--vars", json.dumps(settings.dbt_vars()),
          "--target-path", str(tmp_path / "dbt_target")],
         cwd=DBT_PROJECT_DIR, env={**os.environ, **settings.as_environment(), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)},
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stdout[-3000:]
-    unit_tests = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())["unit_tests"]
-    assert (
-        re.search(r"PASS=(\d+)", completed.stdout).group(1) == str(len(unit_tests)) and len(unit_tests) >= 12
-    )
+    checked_in_ci = {
+        node["unique_id"]
+        for node in json.loads((tmp_path / "dbt_target" / "run_results.json").read_text())["results"]
+        if node["status"] == "pass"
+    }
+    unit_tests = set(manifest["unit_tests"])
+    data_tests = {uid for uid, node in manifest["nodes"].items() if node["resource_type"] == "test"}
+    assert unit_tests <= checked_in_ci and len(unit_tests) >= 12
+    seed_tests = {
+        uid for uid in data_tests if manifest["nodes"][uid]["original_file_path"].startswith("seeds/")
+    }
+    assert seed_tests and seed_tests <= checked_in_ci
+    assert any(node.startswith("model.") for node in ran) and not ran & checked_in_ci
+    assert data_tests - checked_in_ci <= ran  # every other data test ran in production
+    assert {"test.customer360.assert_profit_is_revenue_less_costs"} <= ran
 
 
 def test_the_uniqueness_test_finds_a_repeated_key_and_nothing_else(built_sample, tmp_path):

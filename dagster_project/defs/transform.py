@@ -11,7 +11,8 @@ from typing import Any
 import dagster as dg
 import duckdb
 import pyarrow
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt.utils import select_unique_ids
 
 from dagster_project.defs.console import debug_logging
 from dagster_project.defs.resources import (
@@ -30,6 +31,18 @@ prepare_manifest_if_dev()
 
 
 class Translator(DagsterDbtTranslator):
+    def get_asset_check_spec(
+        self,
+        asset_spec: dg.AssetSpec,
+        manifest: Mapping[str, Any],
+        unique_id: str,
+        project: DbtProject | None,
+    ) -> dg.AssetCheckSpec | None:
+        """A dbt data test is an asset check of the run unless only `make test` runs it (CHECKED_IN_CI)."""
+        if unique_id in CHECKED_IN_CI:
+            return None
+        return super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         """Group models by their folder (staging, intermediate, marts, segments); seeds with staging."""
         fqn = dbt_resource_props.get("fqn", [])
@@ -38,9 +51,10 @@ class Translator(DagsterDbtTranslator):
         return fqn[1]
 
 
+MANIFEST = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
 RELATIONS = {
     unique_id: f'"{node["schema"]}"."{node["alias"]}"'
-    for unique_id, node in json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))["nodes"].items()
+    for unique_id, node in MANIFEST["nodes"].items()
     if node["resource_type"] in ("model", "seed", "snapshot")
 }
 
@@ -72,17 +86,19 @@ def dbt_target_path(settings: Settings, step: str) -> Path:
     return settings.warehouse.with_name(settings.warehouse.stem + "_dbt") / step
 
 
+# The unit tests and data tests that only `make test` runs (dbt/selectors.yml): not checks of a production run.
+CHECKED_IN_CI = select_unique_ids("fqn:*", "", "checked_in_ci", dbt_project, MANIFEST)
+
 # The CLV and offer-model assets (Python) sit inside the dbt graph: they read intermediate models, and the
 # marts that read what they write (sources `clv` and `offers`) run after them. So dbt runs in two steps around
-# them.
-AFTER_CLV = "source:clv+ source:offers+"
+# them, each a selector of dbt/selectors.yml, which also names the tests only `make test` runs (unit tests, and
+# data tests a production run need not repeat).
 
 
-def _dbt_step(name: str, description: str, **selection: str) -> dg.AssetsDefinition:
-    """A `dbt build` step over the selected part of the project, with the run's settings in dbt's environment.
+def _dbt_step(name: str, description: str, selector: str) -> dg.AssetsDefinition:
+    """A `dbt build` step over a selector of dbt/selectors.yml, with the run's settings in dbt's environment.
 
-    Unit tests check the SQL, not the data: they run in `make test`, not in production (dbt's advice). The
-    step keeps its dbt target folder beside the warehouse, so that the next run on the same warehouse and
+    The step keeps its dbt target folder beside the warehouse, so that the next run on the same warehouse and
     settings reuses dbt's partial parse instead of parsing the whole project again."""
 
     def build(
@@ -130,18 +146,18 @@ def _dbt_step(name: str, description: str, **selection: str) -> dg.AssetsDefinit
         dagster_dbt_translator=Translator(),
         pool=WAREHOUSE_POOL,
         name=name,
-        **selection,
+        selector=selector,
     )(build)
 
 
 dbt_models = _dbt_step(
-    "dbt_models", "Seeds, staging, intermediate and the marts that do not need CLV.", exclude=AFTER_CLV
+    "dbt_models", "Seeds, staging, intermediate and the marts that do not need CLV.", selector="before_clv"
 )
 dbt_models_after_clv = _dbt_step(
     "dbt_models_after_clv",
     "The marts that read marts.customer_clv (customer_value, customer_360 and what depends on them) or the "
     "offer model's scores (the next best offer).",
-    select=AFTER_CLV,
+    selector="after_clv",
 )
 
 defs = dg.Definitions(assets=[dbt_models, dbt_models_after_clv])
