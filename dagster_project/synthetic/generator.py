@@ -135,6 +135,325 @@ def _dated(relative: str, day: np.datetime64) -> str:
     return f"{folder}/{stem}_{day}.{extension}"
 
 
+class Delivery:
+    """Writes the raw files: rows of the window's last day go to the next day's dated file when that day is held
+    back (`<out>/next_day/raw`); remembers the rows written per file."""
+
+    def __init__(self, out: Path, window: Window, end: np.datetime64, hold_back_last_day: bool) -> None:
+        self.out, self.window, self.hold_back_last_day = out, window, hold_back_last_day
+        self.last_day = end - np.timedelta64(1, "D")
+        self.files: dict[str, int] = {}
+        self.next_day_files: dict[str, int] = {}
+
+    def __call__(
+        self,
+        relative: str,
+        frame: pd.DataFrame,
+        write: Callable[[pd.DataFrame, Path], None],
+        day: np.ndarray | pd.Series | None = None,
+    ) -> None:
+        """Write `frame` to raw/<relative>; rows whose `day` is the window's last go to the next day's file
+        when the last day is held back (no file when the day has none)."""
+        held = np.zeros(len(frame), dtype=bool)
+        if self.hold_back_last_day and day is not None:
+            held = np.asarray(day, dtype=float) >= self.window.days - 1
+        if held.any():
+            relative_next = _dated(relative, self.last_day)
+            self.next_day_files[relative_next] = int(held.sum())
+            write(frame[held].reset_index(drop=True), self.out / "next_day" / "raw" / relative_next)
+        self.files[relative] = int((~held).sum())
+        write(frame[~held].reset_index(drop=True), self.out / "raw" / relative)
+
+
+@dataclass(frozen=True)
+class SourceRecords:
+    """Each source system's customer records: who they are (a RecordBook), their ids, and which record each
+    order, service contact and campaign contact was made under."""
+
+    books: dict[str, RecordBook]
+    ids: dict[str, np.ndarray]
+    online: np.ndarray  # per order: made in the web shop (else in a store)
+    order_record: np.ndarray
+    service_record: np.ndarray
+    contact_record: np.ndarray
+
+
+# How each source system keeps its customer records: share of values missing or written badly.
+RECORD_NOISE = {
+    "ecommerce": {
+        "cpf_missing": 0.1,
+        "email_missing": 0.0,
+        "phone_missing": 0.15,
+        "email_placeholder": 0.005,
+        "address_missing": 0.1,
+    },
+    "loja": {
+        "cpf_missing": 0.05,
+        "email_missing": 0.5,
+        "email_upper": 0.3,
+        "cpf_formatted": 0.2,
+        "address_missing": 0.4,
+    },
+    "sac": {
+        "cpf_missing": 0.3,
+        "email_missing": 0.3,
+        "email_placeholder": 0.05,
+        "birth_date_missing": 0.8,
+        "address_missing": 0.7,
+    },
+    "crm": {"cpf_missing": 0.7, "email_missing": 0.05, "phone_missing": 0.3, "address_missing": 0.3},
+}
+RECORD_OPTIONS = {"loja": {"upper_case": True, "loyalty_share": 0.6}}
+CUSTOMER_FILES = {
+    "ecommerce": "customers/ecommerce/customers.csv", "loja": "customers/loja/clientes.csv",
+    "sac": "customers/sac/clientes_sac.csv", "crm": "customers/crm/contacts.csv",
+}  # fmt: skip
+
+
+def _source_records(
+    rng: np.random.Generator,
+    people: pd.DataFrame,
+    crm_book: RecordBook,
+    orders: pd.DataFrame,
+    service: pd.DataFrame,
+    contacts: pd.DataFrame,
+) -> SourceRecords:
+    """Who has a record in which system (the web shop: its buyers and a fifth of everyone; the stores: their
+    buyers; the service desk: who contacted it; the CRM: drawn before), their ids, and the record of each event."""
+    customers = len(people)
+    online = orders["store_type"].to_numpy() == "ecommerce"
+    ecommerce_members = np.union1d(
+        np.unique(orders["person"].to_numpy()[online]), np.flatnonzero(rng.random(customers) < 0.2)
+    )
+    books = {
+        "ecommerce": RecordBook(rng, people, ecommerce_members, 0.03),
+        "loja": RecordBook(rng, people, np.unique(orders["person"].to_numpy()[~online]), 0.0),
+        "sac": RecordBook(rng, people, np.unique(service["person"].to_numpy()), 0.02),
+        "crm": crm_book,
+    }
+    ids = {
+        "ecommerce": (100_000 + rng.permutation(len(books["ecommerce"].person))).astype(str),
+        "loja": np.char.add("L", np.char.zfill(rng.permutation(len(books["loja"].person)).astype(str), 7)),
+        "sac": np.char.add("SAC-", np.char.zfill(rng.permutation(len(books["sac"].person)).astype(str), 8)),
+        "crm": np.array(
+            [f"{value:012x}" for value in rng.choice(2**48, len(books["crm"].person), replace=False)]
+        ),
+    }
+    order_record = np.where(
+        online,
+        books["ecommerce"].record_of(rng, orders["person"].to_numpy()),
+        books["loja"].record_of(rng, orders["person"].to_numpy()),
+    )
+    service_record = books["sac"].record_of(rng, service["person"].to_numpy())
+    contact_record = books["crm"].record_of(rng, contacts["person"].to_numpy())
+    return SourceRecords(books, ids, online, order_record, service_record, contact_record)
+
+
+def _deliver_customers(
+    rng: np.random.Generator,
+    deliver: Delivery,
+    people: pd.DataFrame,
+    records: SourceRecords,
+    orders: pd.DataFrame,
+    service: pd.DataFrame,
+    contacts: pd.DataFrame,
+) -> tuple[dict[str, pd.DataFrame], dict[str, np.ndarray]]:
+    """Each system's customer file (a record is delivered the day it is created); the frames and their
+    creation days, which the consents read."""
+    online, window = records.online, deliver.window
+    events = {
+        "ecommerce": (records.order_record[online], orders["day"].to_numpy()[online]),
+        "loja": (records.order_record[~online], orders["day"].to_numpy()[~online]),
+        "sac": (records.service_record, service["day"].to_numpy()),
+        "crm": (records.contact_record, contacts["day"].to_numpy()),
+    }
+    frames, created_days = {}, {}
+    for system, book in records.books.items():
+        created, updated = _created_days(rng, book, *events[system], window)
+        created_days[system] = created
+        frames[system] = _customers_frame(
+            rng, people, book, records.ids[system], created, updated, window, RECORD_NOISE[system],
+            **RECORD_OPTIONS.get(system, {}),
+        )  # fmt: skip
+    for system, relative in CUSTOMER_FILES.items():
+        writer = write_csv
+        if system == "loja":
+            writer = partial(write_legacy_csv, renames=LEGACY_CUSTOMER_NAMES, dates=("birth_date",),
+                             timestamps=("created_at", "updated_at"))  # fmt: skip
+        deliver(relative, frames[system][CUSTOMER_COLUMNS], writer, created_days[system])
+    return frames, created_days
+
+
+def _deliver_purchases(deliver: Delivery, orders: pd.DataFrame, records: SourceRecords) -> None:
+    """The web shop's orders (gzipped CSV) and the stores' sales (legacy dialect)."""
+
+    def purchases_of(mask: np.ndarray, system: str) -> pd.DataFrame:
+        chosen = orders[mask]
+        return pd.DataFrame(
+            {
+                "order_id": chosen["order_id"].to_numpy(),
+                "source_customer_id": records.ids[system][records.order_record[mask]],
+                "purchased_at": deliver.window.timestamps(chosen["day"]),
+                "amount": chosen["amount"].to_numpy(),
+                "product_id": chosen["product_id"].to_numpy(),
+                "product_type": chosen["product_type"].to_numpy(),
+                "quantity": chosen["quantity"].to_numpy(),
+                "cost": chosen["cost"].to_numpy(),
+                "store_type": chosen["store_type"].to_numpy(),
+                "store_id": chosen["store_id"].to_numpy(),
+            }
+        )
+
+    online, order_days = records.online, orders["day"].to_numpy()
+    deliver(
+        "purchases/ecommerce/orders.csv.gz", purchases_of(online, "ecommerce"), write_csv, order_days[online]
+    )
+    store_sales = purchases_of(~online, "loja")
+    store_sales["store_type"] = store_sales["store_type"].map(LEGACY_STORE_TYPES)
+    deliver(
+        "purchases/loja/vendas.csv", store_sales,
+        partial(write_legacy_csv, renames=LEGACY_SALE_NAMES, timestamps=("purchased_at",), decimals=("amount", "cost")),
+        order_days[~online],
+    )  # fmt: skip
+
+
+def _deliver_service(deliver: Delivery, service: pd.DataFrame, records: SourceRecords) -> None:
+    """The service desk's contacts on every channel."""
+    window = deliver.window
+    interactions = pd.DataFrame(
+        {
+            "interaction_id": service["interaction_id"],
+            "source_customer_id": records.ids["sac"][records.service_record],
+            "occurred_at": window.timestamps(service["day"]),
+            "channel": service["channel"],
+            "interaction_type": service["interaction_type"],
+            "reason": service["reason"],
+            "handled_by": service["handled_by"],
+            "duration_seconds": service["duration_seconds"],
+            "is_resolved": service["is_resolved"],
+            "resolved_at": pd.Series(window.timestamps(service["resolved_day"].fillna(0))).where(
+                service["resolved_day"].notna()
+            ),
+        }
+    )
+    deliver("service_interactions/sac/atendimentos.csv", interactions, write_csv, service["day"])
+
+
+def _deliver_campaigns(
+    deliver: Delivery, campaigns: pd.DataFrame, contacts: pd.DataFrame, records: SourceRecords
+) -> None:
+    """The CRM's campaigns and their contacts (control-group members included)."""
+    window = deliver.window
+    campaign_starts = pd.Series(window.timestamps(campaigns["start_day"])).dt.date
+    campaign_ends = pd.Series(window.timestamps(campaigns["end_day"])).dt.date
+    type_names = dict((entry[0], entry[1]) for entry in PRODUCT_TYPES)
+    campaign_file = campaigns.assign(
+        message=[
+            MESSAGE.format(tipo=type_names[kind], inicio=f"{first:%d/%m}", fim=f"{last:%d/%m/%Y}")
+            for kind, first, last in zip(
+                campaigns["product_type"], campaign_starts, campaign_ends, strict=True
+            )
+        ],
+        start_date=campaign_starts,
+        end_date=campaign_ends,
+    )[CAMPAIGN_COLUMNS]
+    deliver("campaigns/crm/campaigns.csv", campaign_file, write_csv)
+    contact_file = pd.DataFrame(
+        {
+            "campaign_id": campaigns["campaign_id"].to_numpy()[contacts["campaign"]],
+            "source_customer_id": records.ids["crm"][records.contact_record],
+            "contacted_at": window.timestamps(contacts["day"]),
+            "is_control": contacts["is_control"],
+            "responded_at": pd.Series(window.timestamps(contacts["responded_day"].fillna(0))).where(
+                contacts["responded_day"].notna()
+            ),
+            "response": contacts["response"],
+            "order_id": contacts["order_id"],
+        }
+    )
+    deliver("campaign_contacts/crm/campaign_contacts.csv", contact_file, write_csv, contacts["day"])
+
+
+def _deliver_consents(
+    rng: np.random.Generator,
+    deliver: Delivery,
+    records: SourceRecords,
+    customer_frames: dict[str, pd.DataFrame],
+    created_days: dict[str, np.ndarray],
+) -> None:
+    """The consents the CRM and the web shop record, per channel."""
+    for system, channels in {
+        "crm": ("email", "sms", "whatsapp", "phone", "direct_mail"),
+        "ecommerce": ("email", "push", "sms"),
+    }.items():
+        frame = customer_frames[system].assign(created_day=created_days[system])
+        statements = simulate_consents(rng, frame, channels, deliver.window.days)
+        consent_file = pd.DataFrame(
+            {
+                "source_customer_id": records.ids[system][statements["record"]],
+                "channel": statements["channel"],
+                "status": statements["status"],
+                "recorded_at": deliver.window.timestamps(statements["day"]),
+                "legal_basis": statements["legal_basis"],
+            }
+        )
+        deliver(f"consents/{system}/consents.csv", consent_file, write_csv, statements["day"])
+
+
+def _write_sources_yml(raw: Path) -> None:
+    """The legacy store system's dialect and column names, as an operator would declare them."""
+    (raw / "sources.yml").write_text(
+        "# Source systems whose files differ from the canonical dialect (docs/contracts.md).\n"
+        + yaml.safe_dump(
+            {"sources": {"loja": {**LEGACY_DIALECT, "columns": {
+                "customers": {source: canonical for canonical, source in LEGACY_CUSTOMER_NAMES.items()},
+                "purchases": {source: canonical for canonical, source in LEGACY_SALE_NAMES.items()},
+            }}}},
+            allow_unicode=True, sort_keys=False,
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+
+
+def _write_truth(
+    truth: Path,
+    people: pd.DataFrame,
+    records: SourceRecords,
+    latent: pd.DataFrame,
+    persona: np.ndarray,
+    campaigns: pd.DataFrame,
+    contacts: pd.DataFrame,
+) -> None:
+    """The answers: who each source record is, each person's latent behaviour, household and persona, each
+    campaign's true effect and each contact's true uplift."""
+    truth.mkdir(parents=True, exist_ok=True)
+    identity = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "source_system": system,
+                    "source_customer_id": records.ids[system],
+                    "person_id": people["person_id"].to_numpy()[book.person],
+                }
+            )
+            for system, book in records.books.items()
+        ],
+        ignore_index=True,
+    )
+    identity.to_csv(truth / "identity.csv", index=False)
+    # People who share a postal address (CEP, street and number) live together: one household, named by its
+    # first person.
+    household = people.groupby(["postal_code", "street", "house_number"])["person_id"].transform("min")
+    personas = pd.Series(np.array([name for name, _ in PERSONAS])[persona], name="persona")
+    pd.concat([people[["person_id"]], latent, household.rename("household_id"), personas], axis=1).to_csv(
+        truth / "persons.csv", index=False
+    )
+    campaign_truth(campaigns, contacts).to_csv(truth / "campaign_effects.csv", index=False)
+    contact_uplift_truth(campaigns, contacts, people["person_id"].to_numpy()).to_csv(
+        truth / "contact_uplift.csv", index=False
+    )
+
+
 def generate(
     customers: int, seed: int, out: Path, end_date: str = "2025-12-31", years: int = 4,
     hold_back_last_day: bool = False,
@@ -143,11 +462,11 @@ def generate(
 
     With `hold_back_last_day`, the events of the window's last day (and the customer records and consents
     created that day) are not in `<out>/raw` but in `<out>/next_day/raw`, as dated files of the same systems:
-    copying them into raw/ is the next day's delivery. The truth describes the whole window."""
+    copying them into raw/ is the next day's delivery. The truth describes the whole window.
+    Every random draw comes from one generator in a fixed order: the same seed gives the same files."""
     rng = np.random.default_rng(seed)
     end = np.datetime64(end_date)
     window = Window(start=end - np.timedelta64(365 * years, "D"), days=365.0 * years)
-    raw, truth = out / "raw", out / "truth"
     model = PurchaseModel()
 
     people = make_people(rng, customers, end)
@@ -170,237 +489,20 @@ def generate(
         .reindex(contacts.index)
         .where(contacts["tracked"])
     )
+    records = _source_records(rng, people, crm_book, orders, service, contacts)
 
-    online = orders["store_type"].to_numpy() == "ecommerce"
-    ecommerce_members = np.union1d(
-        np.unique(orders["person"].to_numpy()[online]), np.flatnonzero(rng.random(customers) < 0.2)
+    deliver = Delivery(out, window, end, hold_back_last_day)
+    customer_frames, created_days = _deliver_customers(
+        rng, deliver, people, records, orders, service, contacts
     )
-    books = {
-        "ecommerce": RecordBook(rng, people, ecommerce_members, 0.03),
-        "loja": RecordBook(rng, people, np.unique(orders["person"].to_numpy()[~online]), 0.0),
-        "sac": RecordBook(rng, people, np.unique(service["person"].to_numpy()), 0.02),
-        "crm": crm_book,
-    }
-    ids = {
-        "ecommerce": (100_000 + rng.permutation(len(books["ecommerce"].person))).astype(str),
-        "loja": np.char.add("L", np.char.zfill(rng.permutation(len(books["loja"].person)).astype(str), 7)),
-        "sac": np.char.add("SAC-", np.char.zfill(rng.permutation(len(books["sac"].person)).astype(str), 8)),
-        "crm": np.array(
-            [f"{value:012x}" for value in rng.choice(2**48, len(books["crm"].person), replace=False)]
-        ),
-    }
-
-    order_record = np.where(
-        online,
-        books["ecommerce"].record_of(rng, orders["person"].to_numpy()),
-        books["loja"].record_of(rng, orders["person"].to_numpy()),
-    )
-    service_record = books["sac"].record_of(rng, service["person"].to_numpy())
-    contact_record = books["crm"].record_of(rng, contacts["person"].to_numpy())
-
-    events = {
-        "ecommerce": (order_record[online], orders["day"].to_numpy()[online]),
-        "loja": (order_record[~online], orders["day"].to_numpy()[~online]),
-        "sac": (service_record, service["day"].to_numpy()),
-        "crm": (contact_record, contacts["day"].to_numpy()),
-    }
-    noise = {
-        "ecommerce": {
-            "cpf_missing": 0.1,
-            "email_missing": 0.0,
-            "phone_missing": 0.15,
-            "email_placeholder": 0.005,
-            "address_missing": 0.1,
-        },
-        "loja": {
-            "cpf_missing": 0.05,
-            "email_missing": 0.5,
-            "email_upper": 0.3,
-            "cpf_formatted": 0.2,
-            "address_missing": 0.4,
-        },
-        "sac": {
-            "cpf_missing": 0.3,
-            "email_missing": 0.3,
-            "email_placeholder": 0.05,
-            "birth_date_missing": 0.8,
-            "address_missing": 0.7,
-        },
-        "crm": {"cpf_missing": 0.7, "email_missing": 0.05, "phone_missing": 0.3, "address_missing": 0.3},
-    }
-    options = {"loja": {"upper_case": True, "loyalty_share": 0.6}}
-    customer_frames, created_days = {}, {}
-    for system, book in books.items():
-        created, updated = _created_days(rng, book, *events[system], window)
-        created_days[system] = created
-        customer_frames[system] = _customers_frame(
-            rng, people, book, ids[system], created, updated, window, noise[system], **options.get(system, {})
-        )
-
-    def purchases_of(mask: np.ndarray, system: str) -> pd.DataFrame:
-        chosen = orders[mask]
-        return pd.DataFrame(
-            {
-                "order_id": chosen["order_id"].to_numpy(),
-                "source_customer_id": ids[system][order_record[mask]],
-                "purchased_at": window.timestamps(chosen["day"]),
-                "amount": chosen["amount"].to_numpy(),
-                "product_id": chosen["product_id"].to_numpy(),
-                "product_type": chosen["product_type"].to_numpy(),
-                "quantity": chosen["quantity"].to_numpy(),
-                "cost": chosen["cost"].to_numpy(),
-                "store_type": chosen["store_type"].to_numpy(),
-                "store_id": chosen["store_id"].to_numpy(),
-            }
-        )
-
-    files: dict[str, int] = {}
-    next_day_files: dict[str, int] = {}
-    last_day = end - np.timedelta64(1, "D")
-
-    def deliver(relative: str, frame: pd.DataFrame, write: Callable[[pd.DataFrame, Path], None],
-                day: np.ndarray | pd.Series | None = None) -> None:  # fmt: skip
-        """Write `frame` to raw/<relative>; rows whose `day` is the window's last go to the next day's file
-        when the last day is held back (no file when the day has none)."""
-        held = np.zeros(len(frame), dtype=bool)
-        if hold_back_last_day and day is not None:
-            held = np.asarray(day, dtype=float) >= window.days - 1
-        if held.any():
-            relative_next = _dated(relative, last_day)
-            next_day_files[relative_next] = int(held.sum())
-            write(frame[held].reset_index(drop=True), out / "next_day" / "raw" / relative_next)
-        files[relative] = int((~held).sum())
-        write(frame[~held].reset_index(drop=True), raw / relative)
-
-    # customers (a record is delivered the day it is created)
-    customer_files = {
-        "ecommerce": "customers/ecommerce/customers.csv", "loja": "customers/loja/clientes.csv",
-        "sac": "customers/sac/clientes_sac.csv", "crm": "customers/crm/contacts.csv",
-    }  # fmt: skip
-    for system, relative in customer_files.items():
-        writer = write_csv
-        if system == "loja":
-            writer = partial(write_legacy_csv, renames=LEGACY_CUSTOMER_NAMES, dates=("birth_date",),
-                             timestamps=("created_at", "updated_at"))  # fmt: skip
-        deliver(relative, customer_frames[system][CUSTOMER_COLUMNS], writer, created_days[system])
-
-    # purchases
-    order_days = orders["day"].to_numpy()
-    deliver(
-        "purchases/ecommerce/orders.csv.gz", purchases_of(online, "ecommerce"), write_csv, order_days[online]
-    )
-    store_sales = purchases_of(~online, "loja")
-    store_sales["store_type"] = store_sales["store_type"].map(LEGACY_STORE_TYPES)
-    deliver(
-        "purchases/loja/vendas.csv", store_sales,
-        partial(write_legacy_csv, renames=LEGACY_SALE_NAMES, timestamps=("purchased_at",), decimals=("amount", "cost")),
-        order_days[~online],
-    )  # fmt: skip
-
-    # service
-    interactions = pd.DataFrame(
-        {
-            "interaction_id": service["interaction_id"],
-            "source_customer_id": ids["sac"][service_record],
-            "occurred_at": window.timestamps(service["day"]),
-            "channel": service["channel"],
-            "interaction_type": service["interaction_type"],
-            "reason": service["reason"],
-            "handled_by": service["handled_by"],
-            "duration_seconds": service["duration_seconds"],
-            "is_resolved": service["is_resolved"],
-            "resolved_at": pd.Series(window.timestamps(service["resolved_day"].fillna(0))).where(
-                service["resolved_day"].notna()
-            ),
-        }
-    )
-    deliver("service_interactions/sac/atendimentos.csv", interactions, write_csv, service["day"])
-
-    # campaigns, contacts, consents
-    campaign_starts = pd.Series(window.timestamps(campaigns["start_day"])).dt.date
-    campaign_ends = pd.Series(window.timestamps(campaigns["end_day"])).dt.date
-    type_names = dict((entry[0], entry[1]) for entry in PRODUCT_TYPES)
-    campaign_file = campaigns.assign(
-        message=[
-            MESSAGE.format(tipo=type_names[kind], inicio=f"{first:%d/%m}", fim=f"{last:%d/%m/%Y}")
-            for kind, first, last in zip(
-                campaigns["product_type"], campaign_starts, campaign_ends, strict=True
-            )
-        ],
-        start_date=campaign_starts,
-        end_date=campaign_ends,
-    )[CAMPAIGN_COLUMNS]
-    deliver("campaigns/crm/campaigns.csv", campaign_file, write_csv)
-    contact_file = pd.DataFrame(
-        {
-            "campaign_id": campaigns["campaign_id"].to_numpy()[contacts["campaign"]],
-            "source_customer_id": ids["crm"][contact_record],
-            "contacted_at": window.timestamps(contacts["day"]),
-            "is_control": contacts["is_control"],
-            "responded_at": pd.Series(window.timestamps(contacts["responded_day"].fillna(0))).where(
-                contacts["responded_day"].notna()
-            ),
-            "response": contacts["response"],
-            "order_id": contacts["order_id"],
-        }
-    )
-    deliver("campaign_contacts/crm/campaign_contacts.csv", contact_file, write_csv, contacts["day"])
-    for system, channels in {
-        "crm": ("email", "sms", "whatsapp", "phone", "direct_mail"),
-        "ecommerce": ("email", "push", "sms"),
-    }.items():
-        frame = customer_frames[system].assign(created_day=created_days[system])
-        statements = simulate_consents(rng, frame, channels, window.days)
-        consent_file = pd.DataFrame(
-            {
-                "source_customer_id": ids[system][statements["record"]],
-                "channel": statements["channel"],
-                "status": statements["status"],
-                "recorded_at": window.timestamps(statements["day"]),
-                "legal_basis": statements["legal_basis"],
-            }
-        )
-        deliver(f"consents/{system}/consents.csv", consent_file, write_csv, statements["day"])
+    _deliver_purchases(deliver, orders, records)
+    _deliver_service(deliver, service, records)
+    _deliver_campaigns(deliver, campaigns, contacts, records)
+    _deliver_consents(rng, deliver, records, customer_frames, created_days)
     deliver("products/erp/products.parquet", products, write_parquet)
+    _write_sources_yml(out / "raw")
+    _write_truth(out / "truth", people, records, latent, persona, campaigns, contacts)
 
-    (raw / "sources.yml").write_text(
-        "# Source systems whose files differ from the canonical dialect (docs/contracts.md).\n"
-        + yaml.safe_dump(
-            {"sources": {"loja": {**LEGACY_DIALECT, "columns": {
-                "customers": {source: canonical for canonical, source in LEGACY_CUSTOMER_NAMES.items()},
-                "purchases": {source: canonical for canonical, source in LEGACY_SALE_NAMES.items()},
-            }}}},
-            allow_unicode=True, sort_keys=False,
-        ),
-        encoding="utf-8",
-    )  # fmt: skip
-
-    truth.mkdir(parents=True, exist_ok=True)
-    identity = pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "source_system": system,
-                    "source_customer_id": ids[system],
-                    "person_id": people["person_id"].to_numpy()[book.person],
-                }
-            )
-            for system, book in books.items()
-        ],
-        ignore_index=True,
-    )
-    identity.to_csv(truth / "identity.csv", index=False)
-    # People who share a postal address (CEP, street and number) live together: one household, named by its
-    # first person.
-    household = people.groupby(["postal_code", "street", "house_number"])["person_id"].transform("min")
-    personas = pd.Series(np.array([name for name, _ in PERSONAS])[persona], name="persona")
-    pd.concat([people[["person_id"]], latent, household.rename("household_id"), personas], axis=1).to_csv(
-        truth / "persons.csv", index=False
-    )
-    campaign_truth(campaigns, contacts).to_csv(truth / "campaign_effects.csv", index=False)
-    contact_uplift_truth(campaigns, contacts, people["person_id"].to_numpy()).to_csv(
-        truth / "contact_uplift.csv", index=False
-    )
     summary = {
         "seed": seed,
         "customers": customers,
@@ -416,8 +518,8 @@ def generate(
         },
         "personas": {name: [PRODUCT_TYPES[index][0] for index in types] for name, types in PERSONAS},
         "persona_purchase_share": PERSONA_PURCHASE_SHARE,
-        "files": files,
-        **({"next_day_files": next_day_files} if hold_back_last_day else {}),
+        "files": deliver.files,
+        **({"next_day_files": deliver.next_day_files} if hold_back_last_day else {}),
     }
-    (truth / "parameters.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    (out / "truth" / "parameters.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
