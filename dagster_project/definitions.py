@@ -10,7 +10,7 @@ import dagster as dg
 
 from dagster_project.defs import automation, clv, exports, ingest, offers, quality, transform
 from dagster_project.defs.console import concise_console
-from dagster_project.defs.resources import SettingsResource, resources
+from dagster_project.defs.resources import resources
 
 defs = dg.Definitions.merge(
     ingest.defs,
@@ -36,7 +36,7 @@ def materialize_in_process(
     overrides (for tests and benchmarks); a failed step fails the result instead of raising."""
     return dg.materialize(
         [*(defs.assets or []), *(defs.asset_checks or [])],
-        resources={**resources(), "settings": SettingsResource(overrides=dict(settings))},
+        resources=resources(settings),
         selection=selection,
         instance=instance,
         raise_on_error=False,

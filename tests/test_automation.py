@@ -11,7 +11,7 @@ import duckdb
 
 from dagster_project.defs.automation import new_extracts
 from dagster_project.defs.ingest import freshness_checks, ingest_asset
-from dagster_project.defs.resources import SettingsResource
+from dagster_project.defs.resources import SettingsResource, resources
 from dagster_project.lib.contracts import FAMILIES_BY_NAME
 from dagster_project.lib.ingest import load_family
 
@@ -67,9 +67,9 @@ def test_the_freshness_check_warns_when_no_new_extract_arrived_in_time_and_never
         load_family(connection, tmp_path / "raw", purchases, 0.05, loaded_at=three_days_ago)
 
     def run() -> dg.AssetCheckEvaluation:
-        settings = SettingsResource(overrides={"raw_dir": str(tmp_path / "raw"), "warehouse": str(warehouse)})
         result = dg.materialize(
-            [ingest_asset(purchases), *freshness_checks(purchases)], resources={"settings": settings}
+            [ingest_asset(purchases), *freshness_checks(purchases)],
+            resources=resources({"raw_dir": str(tmp_path / "raw"), "warehouse": str(warehouse)}),
         )
         assert result.success  # a stale family warns; the run goes on
         [evaluation] = result.get_asset_check_evaluations()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -70,3 +71,17 @@ def test_a_log_written_before_failed_builds_were_logged_holds_successes():
             f"insert into {dbt_builds.BUILD_LOG} values ('dbt_models', 'abc', true, 'run-1', '2026-01-01')"
         )
         assert not dbt_builds.needs_full_refresh(connection, "dbt_models", "abc")
+
+
+def test_a_dbt_step_starts_from_the_newest_parse_of_its_sibling_steps(tmp_path):
+    first, second = tmp_path / "dbt_models", tmp_path / "dbt_models_after_clv"
+    first.mkdir()
+    (first / dbt_builds.PARTIAL_PARSE).write_bytes(b"parsed by the first step")
+    dbt_builds.share_partial_parse(second)  # no parse of its own yet: the sibling's
+    assert (second / dbt_builds.PARTIAL_PARSE).read_bytes() == b"parsed by the first step"
+    os.utime(first / dbt_builds.PARTIAL_PARSE, (1, 1))  # the sibling's is now the older one
+    (second / dbt_builds.PARTIAL_PARSE).write_bytes(b"parsed again by the second step")
+    dbt_builds.share_partial_parse(second)  # its own is newer: kept
+    assert (second / dbt_builds.PARTIAL_PARSE).read_bytes() == b"parsed again by the second step"
+    dbt_builds.share_partial_parse(first)  # and the first step now starts from it
+    assert (first / dbt_builds.PARTIAL_PARSE).read_bytes() == b"parsed again by the second step"

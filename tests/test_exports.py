@@ -22,10 +22,14 @@ from dagster_project.lib.exports import (
     Segment,
     SegmentDefinitionError,
     clean_text,
+    forget_prepared,
     formula_like_cells,
     is_formula_like,
+    keep_prepared,
     neutralise,
     prepare,
+    prepared_by_gate,
+    prepared_folder,
     segments_from_manifest,
     write_exports,
 )
@@ -163,6 +167,24 @@ def test_cells_a_spreadsheet_cannot_hold_are_cleaned_and_counted(warehouse, tmp_
     write_exports(tmp_path / "exports", date(2025, 12, 31), [prepared], {}, datetime(2026, 1, 1))
     rows = read_export(tmp_path / "exports" / "2025-12-31" / "lapsed_sms.csv")
     assert [row[1] for row in rows[1:]] == ["Ana Lúcia", "Caio gnp.exe", "A" * 32_767]
+
+
+def test_the_delivery_of_a_run_exports_what_its_segment_gate_prepared_and_nothing_is_left_behind(
+    warehouse, tmp_path
+):
+    """The segment gate keeps the rows it validated for the same run's delivery (one preparation per run);
+    another run, or another definition of the segment, prepares again; after the delivery no copy is left."""
+    prepared = prepare(warehouse, SMS)
+    keep_prepared(tmp_path / "w.duckdb", "run-1", prepared)
+    handed_over = prepared_by_gate(tmp_path / "w.duckdb", "run-1", SMS)
+    assert handed_over is not None
+    pd.testing.assert_frame_equal(handed_over.rows, prepared.rows)
+    pd.testing.assert_frame_equal(handed_over.checked, prepared.checked)
+    assert (handed_over.opted_out_removed, handed_over.open_complaint_removed) == (1, 1)
+    assert prepared_by_gate(tmp_path / "w.duckdb", "run-2", SMS) is None
+    assert prepared_by_gate(tmp_path / "w.duckdb", "run-1", replace(SMS, channel="email")) is None
+    forget_prepared(tmp_path / "w.duckdb")
+    assert not prepared_folder(tmp_path / "w.duckdb").exists()
 
 
 def test_a_missing_cell_is_not_counted_as_cleaned():
@@ -311,3 +333,4 @@ def test_a_clean_run_exports_consent_safe_segment_files_that_match_the_manifest(
     assert sum(entry["opted_out_removed"] for entry in manifest["segments"]) > 0  # the sample has opt-outs
     assert sum(entry["open_complaint_removed"] for entry in manifest["segments"]) > 0  # and open complaints
     assert result.success
+    assert not prepared_folder(folder / "warehouse.duckdb").exists()  # no customer rows left beside it

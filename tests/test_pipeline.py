@@ -154,7 +154,7 @@ def test_the_tests_left_to_make_test_pass_and_production_runs_leave_them_out(bui
     completed = subprocess.run(
         [dbt_executable(), "test", "--selector", "checked_in_ci", "--vars", json.dumps(settings.dbt_vars()),
          "--target-path", str(tmp_path / "dbt_target")],
-        cwd=DBT_PROJECT_DIR, env={**os.environ, **settings.as_environment(), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)},
+        cwd=DBT_PROJECT_DIR, env={**os.environ, **settings.dbt_environment(), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)},
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stdout[-3000:]

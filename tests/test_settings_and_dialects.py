@@ -18,7 +18,6 @@ def test_settings_come_from_overrides_then_environment_then_defaults(tmp_path):
     assert settings.clv_horizon == 12
     assert settings.raw_dir == Path("data/raw").resolve()
     assert settings.as_of is None
-    assert settings.as_environment()["C360_WAREHOUSE"] == str(tmp_path / "w.duckdb")
 
 
 def test_an_invalid_setting_names_its_variable():
@@ -26,6 +25,24 @@ def test_an_invalid_setting_names_its_variable():
         Settings.load(environ={"C360_MAX_QUARANTINE_SHARE": "1.5"})
     with pytest.raises(SettingsError, match="unknown setting"):
         Settings.load({"warehous": "x"}, environ={})
+    # Nothing is silently clamped or guessed: a negative window, an unknown model, a bad date are errors.
+    for variable, text in (
+        ("C360_RFM_WINDOW_DAYS", "-30"),
+        ("C360_CONTACT_COOLDOWN_DAYS", "-1"),
+        ("C360_CLV_MODEL", "bgbnd"),
+        ("C360_AS_OF", "2025-02-30"),
+        ("C360_PROMOTIONS_SKIP_OPEN_COMPLAINTS", "maybe"),
+    ):
+        with pytest.raises(SettingsError, match=f"{variable}='{text}' is not valid"):
+            Settings.load(environ={variable: text})
+
+
+def test_dbt_gets_only_the_variables_it_reads(tmp_path):
+    settings = Settings.load({"warehouse": str(tmp_path / "w.duckdb")}, environ={})
+    assert settings.dbt_environment() == {
+        "C360_WAREHOUSE": str(tmp_path / "w.duckdb"),
+        "C360_DUCKDB_MEMORY_LIMIT": "3GB",
+    }
 
 
 def test_sources_yml_errors_name_the_file_and_entry(tmp_path):

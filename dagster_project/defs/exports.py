@@ -9,14 +9,27 @@ import dagster as dg
 import duckdb
 
 from dagster_project.defs.quality import GATED_MARTS, UNGATED_WHEN, dbt_code, gate_check
-from dagster_project.defs.resources import DBT_PROJECT_DIR, WAREHOUSE_POOL, SettingsResource, dbt_project
+from dagster_project.defs.resources import (
+    DBT_PROJECT_DIR,
+    WAREHOUSE_POOL,
+    SettingsResource,
+    WarehouseResource,
+    dbt_project,
+)
 from dagster_project.lib import gates
 from dagster_project.lib.delivery import deliver
 from dagster_project.lib.expectations import GateResult, load_suite, suite_path, validate
-from dagster_project.lib.exports import Segment, consent_channels, prepare, segments_from_manifest
+from dagster_project.lib.exports import (
+    Segment,
+    consent_channels,
+    forget_prepared,
+    keep_prepared,
+    prepare,
+    prepared_by_gate,
+    segments_from_manifest,
+)
 from dagster_project.lib.publish import descriptions_from_manifest, keys_of_tables_built_by_parts
 from dagster_project.lib.settings import Settings
-from dagster_project.lib.warehouse import connect
 
 SEGMENTS = segments_from_manifest(
     dbt_project.manifest_path, consent_channels(DBT_PROJECT_DIR / "dbt_project.yml")
@@ -38,8 +51,11 @@ def segment_key(segment: Segment) -> dg.AssetKey:
 def segment_gate(segment: Segment) -> dg.AssetChecksDefinition:
     suite = segment_suite(segment)
 
-    def judge(connection: duckdb.DuckDBPyConnection, config: Settings, at: datetime) -> list[GateResult]:
+    def judge(
+        connection: duckdb.DuckDBPyConnection, config: Settings, at: datetime, run_id: str
+    ) -> list[GateResult]:
         prepared = prepare(connection, segment, config.promotions_skip_open_complaints)
+        keep_prepared(config.warehouse, run_id, prepared)  # what the delivery of this run will export
         # Without CLV this run, segments that select on it (tiers, p_alive) shrink or empty: no row-count band.
         no_band = {"min_rows": None, "max_rows": None}
         parameters = (
@@ -109,16 +125,20 @@ def require_gates_passed(connection: duckdb.DuckDBPyConnection, run_id: str, ref
     pool=WAREHOUSE_POOL,
     can_subset=False,
 )
-def delivery(context: dg.AssetExecutionContext, settings: SettingsResource) -> Iterator[dg.MaterializeResult]:
+def delivery(
+    context: dg.AssetExecutionContext, settings: SettingsResource, warehouse: WarehouseResource
+) -> Iterator[dg.MaterializeResult]:
     """The segment files and the serving file, written after every gate of this run passed and put in place
     together: a run that fails before the end leaves both as they were, from the same earlier run."""
     config = settings.get()
     at = datetime.now(UTC).replace(tzinfo=None)
-    with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
+    with warehouse.connect() as connection:
         verdicts = require_gates_passed(connection, context.run.run_id, "not delivered")
         as_of = connection.execute("select as_of from marts.observation_window").fetchone()[0]
         prepared = [
-            prepare(connection, segment, config.promotions_skip_open_complaints) for segment in SEGMENTS
+            prepared_by_gate(config.warehouse, context.run.run_id, segment)
+            or prepare(connection, segment, config.promotions_skip_open_complaints)
+            for segment in SEGMENTS
         ]
         delivered = deliver(
             connection,
@@ -133,6 +153,7 @@ def delivery(context: dg.AssetExecutionContext, settings: SettingsResource) -> I
             TABLES_BUILT_BY_PARTS,
             DESCRIPTIONS,
         )
+    forget_prepared(config.warehouse)
     segments = delivered.manifest["segments"]
     for entry in segments:
         context.log.info(

@@ -7,12 +7,11 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from dagster_project.defs.exports import SEGMENTS
-from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource
+from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource, WarehouseResource
 from dagster_project.lib.contracts import FAMILIES, Family
 from dagster_project.lib.delivery import recover
 from dagster_project.lib.ingest import load_family
 from dagster_project.lib.opt_outs import honour
-from dagster_project.lib.warehouse import connect
 
 
 def ingest_asset(family: Family) -> dg.AssetsDefinition:
@@ -28,14 +27,16 @@ def ingest_asset(family: Family) -> dg.AssetsDefinition:
             "Each file loads once (content-hash ledger raw._load_log); unparseable rows go to raw._quarantine."
         ),
     )
-    def ingest(context: dg.AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
+    def ingest(
+        context: dg.AssetExecutionContext, settings: SettingsResource, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
         config = settings.get()
         # A run's first steps: finish or clean up what a killed run left (a no-op once done).
         for line in recover(config.warehouse, config.export_dir, config.serving):
             context.log.warning(line)
         loaded_at = datetime.now(UTC).replace(tzinfo=None)
         applied: dict[str, object] = {}
-        with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
+        with warehouse.connect() as connection:
             load = load_family(connection, config.raw_dir, family, config.max_quarantine_share, loaded_at)
             if family.name == "consents" and load.rows_loaded:
                 # Before anything can fail: what is already delivered honours the opt-outs just loaded.

@@ -21,9 +21,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource
+from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource, WarehouseResource
 from dagster_project.lib import offers
-from dagster_project.lib.warehouse import connect, write_python_marts
+from dagster_project.lib.warehouse import write_python_marts
 
 TRAINING = dg.AssetKey(["intermediate", "int_offer_training"])
 CANDIDATES = dg.AssetKey(["intermediate", "int_offer_candidates"])
@@ -189,7 +189,7 @@ def training_sample(sampled_share: float | None, control_sampled_share: float | 
 
 @dg.multi_asset(specs=_specs(), pool=WAREHOUSE_POOL, can_subset=False)
 def offer_model(
-    context: dg.AssetExecutionContext, settings: SettingsResource
+    context: dg.AssetExecutionContext, settings: SettingsResource, warehouse: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:
     """Backtest the two-model uplift learner out of time, fit it on every past campaign member (a sample of the
     contacted above C360_OFFER_TRAINING_MAX_CONTACTS) and score today's offer candidates, unless the backtest
@@ -198,7 +198,7 @@ def offer_model(
     at = datetime.now(UTC).replace(tzinfo=None)
     frames = {name: pd.DataFrame() for name in TABLES}
     metadata: dict[str, dict[str, object]] = {name: {} for name in TABLES}
-    with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
+    with warehouse.connect() as connection:
         training = connection.execute("select * from intermediate.int_offer_training").df()
         as_of = connection.execute("select max(as_of) from marts.observation_window").fetchone()[0]
         shares = training[["sampled_share", "control_sampled_share"]].head(1).to_dict("records")

@@ -7,13 +7,17 @@ from datetime import UTC, datetime
 import dagster as dg
 import duckdb
 
-from dagster_project.defs.resources import DBT_PROJECT_DIR, WAREHOUSE_POOL, SettingsResource
+from dagster_project.defs.resources import (
+    DBT_PROJECT_DIR,
+    WAREHOUSE_POOL,
+    SettingsResource,
+    WarehouseResource,
+)
 from dagster_project.lib import dbt_builds, gates
 from dagster_project.lib.contracts import FAMILIES
 from dagster_project.lib.expectations import GateResult
 from dagster_project.lib.identity_quality import measure, record, scores_as_dict
 from dagster_project.lib.settings import Settings
-from dagster_project.lib.warehouse import connect
 
 GATED_MARTS = (
     "customer_clv",
@@ -31,7 +35,8 @@ GATED_MARTS = (
 )
 
 
-Judge = Callable[[duckdb.DuckDBPyConnection, Settings, datetime], list[GateResult]]
+# What a gate judges: the warehouse, the run's settings, its time and its run id -> a verdict per batch.
+Judge = Callable[[duckdb.DuckDBPyConnection, Settings, datetime, str], list[GateResult]]
 # Why there is nothing to judge this run (None: judge): the check then warns with the reason and logs no verdict.
 NotApplicable = Callable[[duckdb.DuckDBPyConnection], str | None]
 
@@ -48,10 +53,12 @@ def gate_check(
     run's report, and passes only if every batch passed; it says which expectation failed on how many rows."""
 
     @dg.asset_check(asset=key, name=name, blocking=True, pool=WAREHOUSE_POOL, description=description)
-    def check(context: dg.AssetCheckExecutionContext, settings: SettingsResource) -> dg.AssetCheckResult:
+    def check(
+        context: dg.AssetCheckExecutionContext, settings: SettingsResource, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
         config = settings.get()
         at = datetime.now(UTC).replace(tzinfo=None)
-        with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
+        with warehouse.connect() as connection:
             reason = not_applicable(connection) if not_applicable else None
             if reason is not None:
                 context.log.warning(f"{key.to_user_string()}: not checked: {reason}")
@@ -61,7 +68,7 @@ def gate_check(
                     description=f"not checked: {reason}",
                     metadata={"not_checked_because": reason},
                 )
-            results = judge(connection, config, at)
+            results = judge(connection, config, at, context.run.run_id)
             gates.record(connection, context.run.run_id, results, at)
         for result in results:
             (context.log.info if result.success else context.log.error)(result.summary())
@@ -93,7 +100,7 @@ def raw_gate(family: str) -> dg.AssetChecksDefinition:
         "raw_gate",
         f"Suite expectations/raw_{family}.json on each newly loaded {family} file; a failing file is rejected "
         "(rows out of raw, failing rows to raw._quarantine) and dbt does not run.",
-        lambda connection, config, at: gates.gate_raw_family(
+        lambda connection, config, at, _run_id: gates.gate_raw_family(
             connection, family, gates.raw_parameters(config, at)
         ),
     )
@@ -113,7 +120,7 @@ def mart_gate(table: str) -> dg.AssetChecksDefinition:
             if table in UNGATED_WHEN
             else ""
         ),
-        lambda connection, config, at: [
+        lambda connection, config, _at, _run_id: [
             gates.gate_table(connection, f"marts.{table}", table, dbt_code(config))
         ],
         UNGATED_WHEN.get(table),
@@ -132,14 +139,14 @@ def mart_gate(table: str) -> dg.AssetChecksDefinition:
     ],
 )
 def identity_match_quality(
-    context: dg.AssetExecutionContext, settings: SettingsResource
+    context: dg.AssetExecutionContext, settings: SettingsResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """One row per run: source records, customers, cluster-size distribution, largest clusters, blocked key
     values and key issues by type, and pairwise precision/recall against the truth file when one is given
     (C360_IDENTITY_TRUTH, or truth/identity.csv beside the raw folder). Counts only, no personal data."""
     config = settings.get()
     truth_file = config.identity_truth_file
-    with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
+    with warehouse.connect() as connection:
         quality = measure(connection, truth_file, datetime.now(UTC).replace(tzinfo=None))
         record(connection, quality)
         rows = connection.execute("select count(*) from marts.identity_match_quality").fetchone()[0]

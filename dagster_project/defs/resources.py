@@ -3,18 +3,20 @@
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
 from importlib.metadata import version
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from dagster_dbt import DbtCliResource, DbtProject
 from packaging.version import Version
 
 from dagster_project.defs.liveness import hold_run_lock
 from dagster_project.lib.settings import Settings
+from dagster_project.lib.warehouse import connect
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
 # Every step that writes the warehouse runs in this pool; DuckDB allows one writer at a time.
@@ -35,6 +37,17 @@ class SettingsResource(dg.ConfigurableResource):
 
     def get(self) -> Settings:
         return Settings.load(self.overrides)
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The run's DuckDB warehouse (C360_WAREHOUSE): every step opens it here, with the run's memory limit
+    (C360_DUCKDB_MEMORY_LIMIT) and lib/warehouse.connect's waits while another process holds its lock."""
+
+    settings: SettingsResource
+
+    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        config = self.settings.get()
+        return connect(config.warehouse, read_only=read_only, memory_limit=config.duckdb_memory_limit)
 
 
 @contextmanager
@@ -84,8 +97,11 @@ def prepare_manifest_if_dev() -> None:
         ).wait()
 
 
-def resources() -> dict[str, object]:
+def resources(overrides: Mapping[str, str] | None = None) -> dict[str, object]:
+    """Every step's resources; `overrides` replace settings (tests, benchmarks), else C360_ variables."""
+    settings = SettingsResource(overrides=dict(overrides or {}))
     return {
-        "settings": SettingsResource(),
+        "settings": settings,
+        "warehouse": WarehouseResource(settings=settings),
         "dbt": DbtResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
     }

@@ -19,13 +19,14 @@ from dagster_project.defs.resources import (
     DBT_PROJECT_DIR,
     WAREHOUSE_POOL,
     SettingsResource,
+    WarehouseResource,
     dbt_project,
     environment,
     prepare_manifest_if_dev,
 )
 from dagster_project.lib import dbt_builds
 from dagster_project.lib.settings import Settings
-from dagster_project.lib.warehouse import connect, is_lock_error
+from dagster_project.lib.warehouse import is_lock_error
 
 prepare_manifest_if_dev()
 
@@ -102,13 +103,16 @@ def _dbt_step(name: str, description: str, selector: str) -> dg.AssetsDefinition
     settings reuses dbt's partial parse instead of parsing the whole project again."""
 
     def build(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource
+        context: dg.AssetExecutionContext,
+        dbt: DbtCliResource,
+        settings: SettingsResource,
+        warehouse: WarehouseResource,
     ) -> Iterator[Any]:
         config = settings.get()
         arguments = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(config.dbt_vars())]
         code = dbt_builds.fingerprint(DBT_PROJECT_DIR, config.dbt_vars())
         # Like every step, wait out a transient lock held by another process before dbt opens the warehouse.
-        with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
+        with warehouse.connect() as connection:
             full_refresh = dbt_builds.needs_full_refresh(connection, name, code)
             dbt_builds.start_build(
                 connection, name, code, full_refresh, context.run_id, datetime.now(UTC).replace(tzinfo=None)
@@ -121,7 +125,8 @@ def _dbt_step(name: str, description: str, selector: str) -> dg.AssetsDefinition
         # dbt's DuckDB is about to take its whole memory limit: hand back to the system what earlier steps'
         # pandas batches left in pyarrow's memory pool (kept for reuse; about half a GB after the gates).
         pyarrow.default_memory_pool().release_unused()
-        with environment(config.as_environment()):
+        dbt_builds.share_partial_parse(dbt_target_path(config, name))
+        with environment(config.dbt_environment()):
             invocation = dbt.cli(
                 arguments, context=context, target_path=dbt_target_path(config, name), raise_on_error=False
             )
@@ -133,7 +138,7 @@ def _dbt_step(name: str, description: str, selector: str) -> dg.AssetsDefinition
         error = invocation.get_error()
         if error is not None and is_lock_error(error):  # taken again between our wait and dbt's open
             raise dg.RetryRequested(max_retries=2, seconds_to_wait=30) from error
-        with connect(config.warehouse, memory_limit=config.duckdb_memory_limit) as connection:
+        with warehouse.connect() as connection:
             yield from with_row_counts(connection, events)
             if error is None:
                 dbt_builds.finish_build(connection, name, context.run_id)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
 BUILD_LOG = "raw._dbt_build_log"
+PARTIAL_PARSE = "partial_parse.msgpack"  # dbt's parsed project, in each dbt target folder
 # What a build's result depends on besides the data; target/, logs/ and packages are not code.
 CODE = ("dbt_project.yml", "models", "macros", "seeds", "tests")
 
@@ -75,3 +77,16 @@ def finish_build(connection: duckdb.DuckDBPyConnection, step: str, run_id: str) 
         f"update {BUILD_LOG} set succeeded = true where step = $step and run_id = $run",
         {"step": step, "run": run_id},
     )
+
+
+def share_partial_parse(target: Path) -> None:
+    """Give a dbt step's target folder the newest parsed project of its sibling steps' folders, so that a
+    step whose own is missing or older starts from the other's parse instead of parsing the whole project
+    again (3-5 s). dbt checks the file against the project, vars and profile, and parses anew if it does not
+    fit: a wrong guess costs nothing."""
+    own = target / PARTIAL_PARSE
+    siblings = [path for path in target.parent.glob(f"*/{PARTIAL_PARSE}") if path != own]
+    newest = max(siblings, key=lambda path: path.stat().st_mtime, default=None)
+    if newest is not None and (not own.exists() or newest.stat().st_mtime > own.stat().st_mtime):
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(newest, own)

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pickle
 import re
 import shutil
 import uuid
@@ -257,6 +259,38 @@ def prepare(
         cells_cleaned=cells_cleaned,
         money_columns=money,
     )
+
+
+def prepared_folder(warehouse: Path) -> Path:
+    """Where a run's segment gates leave the segments they prepared, for the same run's delivery:
+    data/warehouse.duckdb -> data/warehouse_prepared/<run_id>/<segment>.pickle."""
+    return warehouse.with_name(warehouse.stem + "_prepared")
+
+
+def keep_prepared(warehouse: Path, run_id: str, prepared: PreparedSegment) -> None:
+    """Keep what a segment gate validated, so that the delivery of the same run exports exactly it, without
+    reading and cleaning the segment a second time (written whole, then renamed into place)."""
+    folder = prepared_folder(warehouse) / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{prepared.segment.name}.pickle"
+    partial = path.with_name(path.name + ".writing")
+    partial.write_bytes(pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL))
+    os.replace(partial, path)
+
+
+def prepared_by_gate(warehouse: Path, run_id: str, segment: Segment) -> PreparedSegment | None:
+    """The segment as this run's gate prepared it (nothing else writes the warehouse between a run's gates and
+    its delivery), or None if its gate did not run in this run."""
+    path = prepared_folder(warehouse) / run_id / f"{segment.name}.pickle"
+    if not path.exists():
+        return None
+    prepared = pickle.loads(path.read_bytes())  # written by this process's gate step, never by a user
+    return prepared if prepared.segment == segment else None
+
+
+def forget_prepared(warehouse: Path) -> None:
+    """Remove every run's prepared segments (customer rows): after a delivery, none is needed again."""
+    shutil.rmtree(prepared_folder(warehouse), ignore_errors=True)
 
 
 def _csv_bytes(frame: pd.DataFrame, money_columns: tuple[str, ...] = ()) -> bytes:

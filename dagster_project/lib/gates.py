@@ -33,7 +33,7 @@ from dagster_project.lib.expectations import (
 )
 from dagster_project.lib.ingest import LOAD_LOG, QUARANTINE
 from dagster_project.lib.settings import Settings
-from dagster_project.lib.warehouse import has_table
+from dagster_project.lib.warehouse import has_table, transaction
 
 GATE_LOG = "raw._gate_log"
 VOCABULARY_SEED = Path(__file__).resolve().parents[2] / "dbt" / "seeds" / "vocabulary.csv"
@@ -265,8 +265,7 @@ def _reject_file(
     message = f"{file_path}: rejected by the raw gate: " + "; ".join(
         failure.describe() for failure in result.failures
     )
-    connection.execute("begin")
-    try:
+    with transaction(connection):
         connection.execute(f"delete from raw.{family} where _file_hash = $hash", {"hash": file_hash})
         connection.register("gate_quarantine", quarantined)
         connection.execute(
@@ -286,10 +285,6 @@ def _reject_file(
             """,
             {"hash": file_hash, "message": message},
         )
-        connection.execute("commit")
-    except Exception:
-        connection.execute("rollback")
-        raise
 
 
 def _text(value: object) -> str | None:

@@ -31,6 +31,7 @@ import duckdb
 
 from dagster_project.lib.contracts import LINEAGE_COLUMNS, Column, ColumnType, Family
 from dagster_project.lib.dialects import SourceDialect, dialect_for, load_dialects
+from dagster_project.lib.warehouse import transaction
 
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 TRUE_WORDS = ["true", "t", "1", "yes", "y", "sim", "s", "verdadeiro", "v"]
@@ -433,43 +434,39 @@ def _load_file(
     except BaseException:
         _drop_load_tables(connection)
         raise
-    connection.begin()
     try:
-        connection.execute(f"delete from {QUARANTINE} where file_hash = $hash", {"hash": digest})
-        common = {
-            "family": context.family.name,
-            "source_system": source_system,
-            "file": outcome.relative_path,
-            "hash": digest,
-            "at": context.loaded_at,
-        }
-        parsed_rows, bad_rows = connection.execute(
-            "select count(*), count(*) filter (where len(__errors) > 0) from _parsed"
-        ).fetchone()
-        outcome.rows_read = parsed_rows + structural_rejects
-        outcome.rows_quarantined = bad_rows + structural_rejects
-        _quarantine(connection, common)
-        share = outcome.rows_quarantined / outcome.rows_read if outcome.rows_read else 0.0
-        if share > context.max_quarantine_share:
-            outcome.status = "rejected"
-            outcome.message = (
-                f"{path}: {outcome.rows_quarantined} of {outcome.rows_read} rows ({share:.1%}) could not be "
-                f"parsed, above the {context.max_quarantine_share:.1%} threshold; no row loaded, "
-                f"see raw._quarantine where file_path = '{outcome.relative_path}'"
-            )
-        else:
-            outcome.rows_loaded = parsed_rows - bad_rows
-            _insert_rows(connection, context.family, common)
-            if outcome.rows_quarantined:
+        with transaction(connection):
+            connection.execute(f"delete from {QUARANTINE} where file_hash = $hash", {"hash": digest})
+            common = {
+                "family": context.family.name,
+                "source_system": source_system,
+                "file": outcome.relative_path,
+                "hash": digest,
+                "at": context.loaded_at,
+            }
+            parsed_rows, bad_rows = connection.execute(
+                "select count(*), count(*) filter (where len(__errors) > 0) from _parsed"
+            ).fetchone()
+            outcome.rows_read = parsed_rows + structural_rejects
+            outcome.rows_quarantined = bad_rows + structural_rejects
+            _quarantine(connection, common)
+            share = outcome.rows_quarantined / outcome.rows_read if outcome.rows_read else 0.0
+            if share > context.max_quarantine_share:
+                outcome.status = "rejected"
                 outcome.message = (
-                    f"{path}: {outcome.rows_quarantined} of {outcome.rows_read} rows quarantined "
-                    f"({_quarantine_summary(connection)})"
+                    f"{path}: {outcome.rows_quarantined} of {outcome.rows_read} rows ({share:.1%}) could not be "
+                    f"parsed, above the {context.max_quarantine_share:.1%} threshold; no row loaded, "
+                    f"see raw._quarantine where file_path = '{outcome.relative_path}'"
                 )
-        _log(connection, context, outcome)
-        connection.commit()
-    except BaseException:
-        connection.rollback()
-        raise
+            else:
+                outcome.rows_loaded = parsed_rows - bad_rows
+                _insert_rows(connection, context.family, common)
+                if outcome.rows_quarantined:
+                    outcome.message = (
+                        f"{path}: {outcome.rows_quarantined} of {outcome.rows_read} rows quarantined "
+                        f"({_quarantine_summary(connection)})"
+                    )
+            _log(connection, context, outcome)
     finally:
         _drop_load_tables(connection)
     return outcome

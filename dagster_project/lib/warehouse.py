@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -66,6 +67,18 @@ def connect(
     return connection
 
 
+@contextmanager
+def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """What the block writes commits together, or not at all: any error rolls it back and is raised again."""
+    connection.begin()
+    try:
+        yield connection
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+
+
 def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0]
 
@@ -114,8 +127,7 @@ def write_python_marts(
     runs) created when absent and given the columns a newer definition added; every non-empty frame appended
     to its table (a relation, one on `connection`, is inserted as it is)."""
     connection.execute("create schema if not exists marts")
-    connection.execute("begin")
-    try:
+    with transaction(connection):
         for name, columns in tables.items():
             if name in replaced:
                 connection.execute(f"create or replace table marts.{name} ({columns})")
@@ -130,10 +142,6 @@ def write_python_marts(
                     f"insert into marts.{name} ({column_list}) select {column_list} from incoming"
                 )
                 connection.unregister("incoming")
-        connection.execute("commit")
-    except Exception:
-        connection.execute("rollback")
-        raise
 
 
 def _add_new_columns(connection: duckdb.DuckDBPyConnection, name: str, columns: str) -> None:
