@@ -38,8 +38,8 @@ import psutil
 from dagster_project.lib.contracts import FAMILIES
 from dagster_project.lib.dialects import dialect_for, load_dialects
 from dagster_project.lib.ingest import discover_files
+from dagster_project.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 GENERATED = ROOT / "data" / "generated"
 PACKAGES = ("dagster", "dagster-dbt", "dbt-core", "dbt-duckdb", "duckdb", "great-expectations", "lifetimes",

@@ -14,7 +14,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parents[1]
+from dagster_project.paths import ROOT
+
+PROJECT = ROOT
 LOCATION_QUERY = """
 { workspaceOrError { ... on Workspace { locationEntries { name loadStatus
     locationOrLoadError { __typename

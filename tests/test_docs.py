@@ -9,8 +9,9 @@ import subprocess
 from pathlib import Path
 
 from dagster_project.defs.resources import DBT_PROJECT_DIR
+from dagster_project.paths import ROOT
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = ROOT
 
 
 def tracked_files() -> list[Path]:

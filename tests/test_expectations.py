@@ -447,3 +447,26 @@ def test_numbers_of_any_width_or_nullability_are_checked_row_by_row(dtype, r_sco
     assert [
         (failure.column, failure.unexpected_count, failure.unexpected_rows) for failure in result.failures
     ] == [("r_score", 1, (2,))]
+
+
+def test_the_mart_suites_take_rfm_segments_and_value_tiers_from_the_seeds():
+    """customer_value's tiers and customer_rfmt's segments are the seeds' (service_tiers.csv, rfm_segments.csv),
+    passed to the suites as parameters: a tier the seed does not name fails, and one it names passes."""
+    from dagster_project.lib.expectations import seed_parameters
+
+    parameters = seed_parameters()
+    assert parameters["value_tiers"] == ["most_valuable", "most_growable", "maintain", "below_zero"]
+    assert parameters["rfm_segments"][0] == "Champions" and len(parameters["rfm_segments"]) == 11
+    suite = load_suite(suite_path("customer_value"))
+    frame = pd.DataFrame({"value_tier": [*parameters["value_tiers"], "platinum"]})
+
+    def tier_in_set(extra: dict) -> list[tuple[bool, int | None]]:
+        outcomes = validate(frame, suite, "t", {"min_rows": None, "max_rows": None, **extra}).outcomes
+        return [
+            (outcome.success, outcome.unexpected_count)
+            for outcome in outcomes
+            if outcome.column == "value_tier" and outcome.expectation == "expect_column_values_to_be_in_set"
+        ]
+
+    assert tier_in_set({}) == [(False, 1)]
+    assert tier_in_set({"value_tiers": [*parameters["value_tiers"], "platinum"]}) == [(True, 0)]

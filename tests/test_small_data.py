@@ -20,6 +20,7 @@ import duckdb
 import pytest
 
 from dagster_project.defs.console import error_text
+from dagster_project.paths import ROOT
 from tests.conftest import copy_of, run_pipeline
 from tests.tiny_dataset import write_tiny_dataset
 
@@ -136,7 +137,7 @@ def test_a_run_without_clv_then_one_with_it_fills_the_clv_columns_again(built_sa
     assert fitted and with_clv == customers_again == customers and growable > 0
 
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = ROOT
 
 
 def environment(folder: Path) -> dict[str, str]:

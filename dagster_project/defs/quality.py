@@ -15,24 +15,12 @@ from dagster_project.defs.resources import (
 )
 from dagster_project.lib import dbt_builds, gates
 from dagster_project.lib.contracts import FAMILIES
-from dagster_project.lib.expectations import GateResult
+from dagster_project.lib.expectations import GateResult, mart_suites
 from dagster_project.lib.identity_quality import measure, record, scores_as_dict
 from dagster_project.lib.settings import Settings
 
-GATED_MARTS = (
-    "customer_clv",
-    "customer_rfmt",
-    "customer_value",
-    "customer_360",
-    "dim_campaigns",
-    "campaign_performance",
-    "campaign_performance_by_segment",
-    "media_performance",
-    "service_sales_attribution",
-    "dim_households",
-    "household_value",
-    "customer_next_best_offer",
-)
+# A mart is gated when expectations/ holds a suite named after it.
+GATED_MARTS = tuple(mart_suites())
 
 
 # What a gate judges: the warehouse, the run's settings, its time and its run id -> a verdict per batch.

@@ -17,8 +17,8 @@ from packaging.version import Version
 from dagster_project.defs.liveness import hold_run_lock
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import connect
+from dagster_project.paths import DBT_PROJECT_DIR
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
 # Every step that writes the warehouse runs in this pool; DuckDB allows one writer at a time.
 WAREHOUSE_POOL = "warehouse"
 

@@ -8,6 +8,7 @@ metadata and reports that people without access to personal data read.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from collections.abc import Iterable
@@ -18,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from dagster_project.paths import EXPECTATIONS_DIR, SEEDS_DIR
+
 if TYPE_CHECKING:
     import great_expectations as gx
-
-EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 
 
 @cache
@@ -118,6 +119,26 @@ class GateResult:
 
 def suite_path(name: str, directory: Path = EXPECTATIONS_DIR) -> Path:
     return directory / f"{name}.json"
+
+
+@cache
+def seed_parameters() -> dict[str, list[str]]:
+    """Values the mart suites refer to as {"$PARAMETER": name} that the dbt seeds define: the RFM segments
+    (rfm_segments.csv) and the value tiers (service_tiers.csv), so a segment or tier added there is accepted
+    by the gates without editing a suite."""
+    with (SEEDS_DIR / "rfm_segments.csv").open(encoding="utf-8") as segments:
+        rfm_segments = [row["segment"] for row in csv.DictReader(segments)]
+    with (SEEDS_DIR / "service_tiers.csv").open(encoding="utf-8") as tiers:
+        value_tiers = [row["value_tier"] for row in csv.DictReader(tiers)]
+    return {"rfm_segments": rfm_segments, "value_tiers": value_tiers}
+
+
+def mart_suites(directory: Path = EXPECTATIONS_DIR) -> list[str]:
+    """The marts with a suite of their own: every suite but the raw families' (raw_*) and the segments'
+    (segment*). A mart is gated by adding its suite."""
+    return sorted(
+        path.stem for path in directory.glob("*.json") if not path.stem.startswith(("raw_", "segment"))
+    )
 
 
 def load_suite(path: Path) -> gx.ExpectationSuite:
@@ -281,19 +302,21 @@ def validate(
     parameters: dict[str, Any] | None = None,
     failing_rows: bool = False,
 ) -> GateResult:
-    """Run every expectation of `suite` on `frame`; `parameters` fill the suite's {"$PARAMETER": name} values.
+    """Run every expectation of `suite` on `frame`; `parameters` fill the suite's {"$PARAMETER": name} values,
+    besides those the seeds define (seed_parameters).
     With `failing_rows`, each failed expectation also names the index values (the frame's named index, e.g.
     row numbers) of the rows it failed on. An expectation that raised (a column the batch lacks) fails."""
     # The validator Batch.validate builds, built directly: Batch.validate fetches the batch again, and GX hashes
     # a pandas batch on every fetch (a third of a raw gate's time on millions of rows).
     from great_expectations.validator.v1_validator import Validator
 
+    parameters = {**seed_parameters(), **(parameters or {})}
     validator = Validator(
         _batch_definition(),
         result_format="COMPLETE" if failing_rows else "BASIC",
         batch_parameters={"dataframe": _vectorisable(frame)},
     )
-    result = validator.validate_expectation_suite(suite, expectation_parameters=parameters or {})
+    result = validator.validate_expectation_suite(suite, expectation_parameters=parameters)
     outcomes = []
     for expectation_result in result.results:
         configuration = expectation_result.expectation_config

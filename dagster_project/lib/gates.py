@@ -34,9 +34,10 @@ from dagster_project.lib.expectations import (
 from dagster_project.lib.ingest import LOAD_LOG, QUARANTINE
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import has_table, transaction
+from dagster_project.paths import SEEDS_DIR
 
 GATE_LOG = "raw._gate_log"
-VOCABULARY_SEED = Path(__file__).resolve().parents[2] / "dbt" / "seeds" / "vocabulary.csv"
+VOCABULARY_SEED = SEEDS_DIR / "vocabulary.csv"
 # A gated table may shrink to half or double (give or take ROW_COUNT_SLACK rows) since the previous passed run.
 ROW_COUNT_BAND = (0.5, 2.0)
 ROW_COUNT_SLACK = 10

@@ -25,6 +25,7 @@ from pydantic import (
     NonNegativeInt,
     PositiveInt,
     ValidationError,
+    model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -116,7 +117,19 @@ class Settings(BaseSettings):
     rfm_window_days: NonNegativeInt = Field(
         0, description="RFM over the last N days to as_of; 0 = all history."
     )
-    value_window_months: PositiveInt = Field(12, description="Trailing window of customer_value, in months.")
+    value_window_months: PositiveInt = Field(
+        12, description="Trailing window of the value columns (customer_value, customer_360), in months."
+    )
+    service_style_human_share: Share = Field(
+        0.70,
+        description="customer_360.service_style is human when agents handled at least this share of the "
+        "customer's service contacts.",
+    )
+    service_style_self_service_share: Share = Field(
+        0.30,
+        description="... and self_service when agents handled at most this share (else mixed); below the human "
+        "share.",
+    )
     most_valuable_share: Share = Field(
         0.20, description="Share of customers with profit >= 0 tiered most_valuable."
     )
@@ -169,6 +182,15 @@ class Settings(BaseSettings):
         description="Largest share of a file's rows that may be quarantined before the file is rejected.",
     )
 
+    @model_validator(mode="after")
+    def _service_style_shares_in_order(self) -> Settings:
+        if self.service_style_self_service_share >= self.service_style_human_share:
+            raise ValueError(
+                f"{env_name('service_style_self_service_share')} ({self.service_style_self_service_share}) must be "
+                f"below {env_name('service_style_human_share')} ({self.service_style_human_share})"
+            )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -213,6 +235,8 @@ class Settings(BaseSettings):
             "identity_max_records_per_key": self.identity_max_records_per_key,
             "rfm_window_days": self.rfm_window_days,
             "value_window_months": self.value_window_months,
+            "service_style_human_share": self.service_style_human_share,
+            "service_style_self_service_share": self.service_style_self_service_share,
             "default_margin": self.default_margin,
             "most_valuable_share": self.most_valuable_share,
             "most_growable_share": self.most_growable_share,
@@ -274,7 +298,9 @@ def _named(
 ) -> SettingsError:
     """pydantic's complaint about the first bad value, naming its variable and the text it held."""
     first = error.errors()[0]
-    name = str(first["loc"][0]) if first["loc"] else "?"
+    if not first["loc"]:  # a rule between settings (a model validator): its message names them
+        return SettingsError(f"settings not valid: {str(first['msg']).removeprefix('Value error, ')}")
+    name = str(first["loc"][0])
     variables = os.environ if environ is None else environ
     text = overrides.get(name, variables.get(env_name(name), first.get("input")))
     return SettingsError(f"{env_name(name)}={text!r} is not valid: {first['msg']}")

@@ -87,11 +87,11 @@
         least(coalesce(service_before.open_complaints, 0), 1) as open_complaint_bin,
         least(coalesce(service_before.service_contacts, 0), 3) as service_contacts_bin,
         -- Who served them in the last 365 days: 0 nobody, 1 mostly self-service or bots, 2 mixed, 3 mostly agents.
-        case
-            when service_before.human_handled_share is null then 0
-            when service_before.human_handled_share <= 0.3 then 1
-            when service_before.human_handled_share < 0.7 then 2
-            else 3
+        case {{ service_style('service_before.human_handled_share') }}
+            when 'self_service' then 1
+            when 'mixed' then 2
+            when 'human' then 3
+            else 0
         end as service_style_bin,
         least(coalesce(campaigns_before.campaigns_contacted, 0), 4) as campaigns_contacted_bin,
         least(coalesce(campaigns_before.campaigns_responded, 0), 2) as campaigns_responded_bin

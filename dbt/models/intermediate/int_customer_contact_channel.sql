@@ -22,13 +22,15 @@ preferred_service_channels as (
 final as (
     select
         consents.customer_id,
+        -- Ranked by (not the channel they use with us, cost): false sorts first, then the cheapest.
         arg_min(
             contact_channels.channel,
             (
-                contact_channels.service_channel is not distinct from preferred_service_channels.preferred_service_channel
-                and preferred_service_channels.preferred_service_channel is not null
-            )::int * -1000000
-            + contact_channels.cost_per_contact
+                not coalesce(
+                    contact_channels.service_channel = preferred_service_channels.preferred_service_channel, false
+                ),
+                contact_channels.cost_per_contact
+            )
         ) as best_contact_channel
     from consents
     inner join contact_channels on consents.channel = contact_channels.channel

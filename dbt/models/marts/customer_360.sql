@@ -127,8 +127,9 @@ purchase_counts as (
         count(*) filter (where purchases_to_date.is_return) as returned_orders,
         sum(purchases_to_date.amount)::decimal(18, 4) as lifetime_spend,
         coalesce(sum(purchases_to_date.amount) filter (
-            where purchases_to_date.purchase_date > observation_window.as_of - interval 12 months
-        ), 0)::decimal(18, 4) as spend_last_12_months,
+            where purchases_to_date.purchase_date
+                > observation_window.as_of - interval {{ var('value_window_months') }} months
+        ), 0)::decimal(18, 4) as spend_in_value_window,
         min(purchases_to_date.purchased_at) filter (where not purchases_to_date.is_return) as first_purchase_at,
         max(purchases_to_date.purchased_at) filter (where not purchases_to_date.is_return) as last_purchase_at
     from purchases_to_date
@@ -202,16 +203,11 @@ final as (
         {% endfor -%}
         coalesce(service_summary.open_complaints, 0) as open_complaints,
         service_summary.preferred_service_channel,
-        case
-            when service_summary.human_handled_share is null then null
-            when service_summary.human_handled_share >= 0.7 then 'human'
-            when service_summary.human_handled_share <= 0.3 then 'self_service'
-            else 'mixed'
-        end as service_style,
+        {{ service_style('service_summary.human_handled_share') }} as service_style,
         coalesce(purchase_summary.orders, 0) as orders,
         coalesce(purchase_summary.returned_orders, 0) as returned_orders,
         coalesce(purchase_summary.lifetime_spend, 0) as lifetime_spend,
-        coalesce(purchase_summary.spend_last_12_months, 0) as spend_last_12_months,
+        coalesce(purchase_summary.spend_in_value_window, 0) as spend_in_value_window,
         purchase_summary.first_purchase_at,
         purchase_summary.last_purchase_at,
         coalesce(purchase_summary.product_types_held, []) as product_types_held,
@@ -225,7 +221,7 @@ final as (
         customer_rfmt.m_score,
         customer_rfmt.t_score,
         customer_rfmt.rfm_segment,
-        customer_value.profit as profit_12_months,
+        customer_value.profit as profit_in_value_window,
         customer_value.value_tier,
         customer_clv.p_alive,
         customer_clv.expected_purchases,

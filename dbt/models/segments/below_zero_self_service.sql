@@ -17,8 +17,8 @@ final as (
         email,
         preferred_service_channel,
         service_contacts,
-        profit_12_months,
-        {{ contact_pays_columns('-profit_12_months') }}
+        profit_in_value_window,
+        {{ contact_pays_columns('-profit_in_value_window') }}
     from customers
     cross join contact_uplift
     where value_tier = 'below_zero' and service_contacts > 0 and email is not null
