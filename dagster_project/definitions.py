@@ -35,7 +35,7 @@ def materialize_in_process(
     """Materialize the selected assets and their checks in this process, as `make run` does, with settings
     overrides (for tests and benchmarks); a failed step fails the result instead of raising."""
     return dg.materialize(
-        [*(defs.assets or []), *(defs.asset_checks or [])],
+        [*(defs.assets or []), *(defs.asset_checks or [])],  # type: ignore[list-item]  # no cacheable assets
         resources=resources(settings),
         selection=selection,
         instance=instance,

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     # Binding a Python value makes DuckDB import pandas when it is installed: a second of the answer's time,
     # for nothing this command needs. Marked absent here, DuckDB binds without it.
-    sys.modules.setdefault("pandas", None)
+    sys.modules.setdefault("pandas", None)  # type: ignore[arg-type]  # None: "not installed", by design
     serving = arguments.serving or Settings.load().serving
     if not serving.exists():
         print(f"no serving file at {serving}: run `make run` first", file=sys.stderr)

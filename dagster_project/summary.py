@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
 from dagster_project.defs.console import error_text
 from dagster_project.lib.settings import Settings
-from dagster_project.lib.warehouse import connect, table_row_counts
+from dagster_project.lib.warehouse import connect, one_row, table_row_counts
 
 FAILURE_CHARACTERS = 700  # of one failure's message in the "What failed" block
 
 
-def _metadata(result: dg.ExecuteInProcessResult, key: list[str]) -> dict[str, object]:
+def _metadata(result: dg.ExecuteInProcessResult, key: list[str]) -> dict[str, Any]:
     for event in result.get_asset_materialization_events():
         if event.asset_key == dg.AssetKey(key):
             return {name: value.value for name, value in event.materialization.metadata.items()}
@@ -81,7 +82,8 @@ def success_lines(result: dg.ExecuteInProcessResult, settings: Settings, seconds
 def _campaign_lines(serving: Path) -> list[str]:
     """The campaigns' verdicts and what those measured against a control group brought, as published."""
     with connect(serving, read_only=True) as connection:
-        campaigns, positive, negative, not_significant, no_control, net_profit = connection.execute(
+        campaigns, positive, negative, not_significant, no_control, net_profit = one_row(
+            connection,
             """
             select
                 count(*),
@@ -91,8 +93,8 @@ def _campaign_lines(serving: Path) -> list[str]:
                 count(*) filter (where verdict = 'no_control'),
                 coalesce(sum(net_incremental_profit) filter (where verdict <> 'no_control'), 0)
             from marts.campaign_performance
-            """
-        ).fetchone()
+            """,
+        )
     if not campaigns:
         return []
     return [
@@ -105,7 +107,8 @@ def _campaign_lines(serving: Path) -> list[str]:
 def _offer_lines(serving: Path) -> list[str]:
     """How many customers have an offer and by what it is ranked, as published."""
     with connect(serving, read_only=True) as connection:
-        offered, held_out, at_desk, status = connection.execute(
+        offered, held_out, at_desk, status = one_row(
+            connection,
             """
             select
                 count(*) filter (where is_eligible and not is_holdout),
@@ -113,8 +116,8 @@ def _offer_lines(serving: Path) -> list[str]:
                 (select count(*) from marts.service_desk_offers where eligibility = 'eligible'),
                 (select any_value(offer_model_status) from marts.offer_model_status)
             from marts.customer_next_best_offer
-            """
-        ).fetchone()
+            """,
+        )
     return [
         f"  offers        {offered:,} customers with a next best offer ({held_out:,} more held out), {at_desk:,} "
         f"waiting at the service desk (marts.customer_next_best_offer); uplift model {status}"
@@ -127,12 +130,13 @@ def failure_lines(result: dg.ExecuteInProcessResult, settings: Settings, seconds
     lines = [f"customer360: run {result.run_id} FAILED after {seconds:.0f} s", "", "What failed"]
     ingest = gates = other = False
     for event in result.get_step_failure_events():
-        error = event.event_specific_data.error
+        error = event.step_failure_data.error
         if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
             continue  # said below, by the check itself
-        ingest = ingest or event.step_key.startswith("raw__")
-        other = other or not event.step_key.startswith("raw__")
-        lines.append(f"  step {event.step_key}: {error_text(error, FAILURE_CHARACTERS)}")
+        step = event.step_key or "?"
+        ingest = ingest or step.startswith("raw__")
+        other = other or not step.startswith("raw__")
+        lines.append(f"  step {step}: {error_text(error, FAILURE_CHARACTERS)}")
     reports = []
     for check in result.get_asset_check_evaluations():
         if not check.passed and check.severity == dg.AssetCheckSeverity.ERROR:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Any
 
 import dagster as dg
 
@@ -56,7 +57,7 @@ class ConciseFormatter(logging.Formatter):
         return f"  {label}  {step}: {_short(message)}"
 
 
-def error_text(error: object, characters: int = MESSAGE_CHARACTERS) -> str:
+def error_text(error: Any, characters: int = MESSAGE_CHARACTERS) -> str:
     """A step's error as one line: the exception the step raised (not Dagster's wrapper of it), Dagster's class
     prefix off, whitespace folded, cut at `characters`."""
     while getattr(error, "cls_name", None) == "DagsterExecutionStepExecutionError" and getattr(
@@ -83,8 +84,9 @@ class ConciseHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         line = self.formatter_.line(record)
         if line is not None:
-            self.stream.write(line + "\n")
-            self.stream.flush()
+            stream = self.stream or sys.stderr
+            stream.write(line + "\n")
+            stream.flush()
 
 
 @dg.logger(

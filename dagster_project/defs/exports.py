@@ -30,6 +30,7 @@ from dagster_project.lib.exports import (
 )
 from dagster_project.lib.publish import descriptions_from_manifest, keys_of_tables_built_by_parts
 from dagster_project.lib.settings import Settings
+from dagster_project.lib.warehouse import scalar
 
 SEGMENTS = segments_from_manifest(
     dbt_project.manifest_path, consent_channels(DBT_PROJECT_DIR / "dbt_project.yml")
@@ -134,7 +135,7 @@ def delivery(
     at = datetime.now(UTC).replace(tzinfo=None)
     with warehouse.connect() as connection:
         verdicts = require_gates_passed(connection, context.run.run_id, "not delivered")
-        as_of = connection.execute("select as_of from marts.observation_window").fetchone()[0]
+        as_of = scalar(connection, "select as_of from marts.observation_window")
         prepared = [
             prepared_by_gate(config.warehouse, context.run.run_id, segment)
             or prepare(connection, segment, config.promotions_skip_open_complaints)

@@ -3,6 +3,7 @@ freshness checks that warn when a family's extracts stop arriving."""
 
 import warnings
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 
@@ -35,7 +36,7 @@ def ingest_asset(family: Family) -> dg.AssetsDefinition:
         for line in recover(config.warehouse, config.export_dir, config.serving):
             context.log.warning(line)
         loaded_at = datetime.now(UTC).replace(tzinfo=None)
-        applied: dict[str, object] = {}
+        applied: dict[str, Any] = {}
         with warehouse.connect() as connection:
             load = load_family(connection, config.raw_dir, family, config.max_quarantine_share, loaded_at)
             if family.name == "consents" and load.rows_loaded:

@@ -63,7 +63,7 @@ def end_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         path.unlink(missing_ok=True)
         ended.append(f"ended run {run.run_id}: its process had died and it still held the warehouse pool")
     for path in (Path(instance.root_directory) / RUN_LOCKS).glob("*.lock"):
-        run = instance.get_run_by_id(path.stem)
-        if run is None or run.is_finished:
+        locked_run = instance.get_run_by_id(path.stem)
+        if locked_run is None or locked_run.is_finished:
             path.unlink(missing_ok=True)  # a finished run's lock
     return ended

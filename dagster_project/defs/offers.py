@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -23,7 +24,7 @@ import pandas as pd
 
 from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource, WarehouseResource
 from dagster_project.lib import offers
-from dagster_project.lib.warehouse import write_python_marts
+from dagster_project.lib.warehouse import scalar, write_python_marts
 
 TRAINING = dg.AssetKey(["intermediate", "int_offer_training"])
 CANDIDATES = dg.AssetKey(["intermediate", "int_offer_candidates"])
@@ -180,7 +181,11 @@ def _score(
 
 def training_sample(sampled_share: float | None, control_sampled_share: float | None) -> str:
     """What the model learns on, in words: every member, or the share of each group kept."""
-    if sampled_share is None or (sampled_share >= 1 and control_sampled_share >= 1):
+    if (
+        sampled_share is None
+        or control_sampled_share is None
+        or min(sampled_share, control_sampled_share) >= 1
+    ):
         return "every member"
     return (
         f"{control_sampled_share:.1%} of the control-group members and {sampled_share:.1%} of the contacted"
@@ -197,10 +202,10 @@ def offer_model(
     config = settings.get()
     at = datetime.now(UTC).replace(tzinfo=None)
     frames = {name: pd.DataFrame() for name in TABLES}
-    metadata: dict[str, dict[str, object]] = {name: {} for name in TABLES}
+    metadata: dict[str, dict[str, Any]] = {name: {} for name in TABLES}
     with warehouse.connect() as connection:
         training = connection.execute("select * from intermediate.int_offer_training").df()
-        as_of = connection.execute("select max(as_of) from marts.observation_window").fetchone()[0]
+        as_of = scalar(connection, "select max(as_of) from marts.observation_window")
         shares = training[["sampled_share", "control_sampled_share"]].head(1).to_dict("records")
         sampled_share, control_sampled_share = shares[0].values() if shares else (None, None)
         sample = training_sample(sampled_share, control_sampled_share)
@@ -241,7 +246,7 @@ def offer_model(
         }
         write_python_marts(connection, TABLES, REPLACED, frames)
         for name in TABLES:
-            rows = connection.execute(f"select count(*) from marts.{name}").fetchone()[0]
+            rows = scalar(connection, f"select count(*) from marts.{name}")
             yield dg.MaterializeResult(
                 asset_key=["marts", name], metadata={"dagster/row_count": rows, **metadata[name]}
             )
@@ -249,7 +254,7 @@ def offer_model(
 
 def _fit_and_score(training: pd.DataFrame, connection: duckdb.DuckDBPyConnection, as_of: date | None,
                    at: datetime, frames: dict[str, pd.DataFrame],
-                   metadata: dict[str, dict[str, object]]) -> tuple[str, bool, str]:  # fmt: skip
+                   metadata: dict[str, dict[str, Any]]) -> tuple[str, bool, str]:  # fmt: skip
     """Backtest, then (when the backtest beats random) the production fit and the scores, into `frames`;
     returns the production model's version, whether it ranks the offers, and the status line."""
     started = time.perf_counter()

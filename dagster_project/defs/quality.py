@@ -3,6 +3,7 @@ matching did. Raw gates stop dbt; mart gates stop what reads the marts (the dbt 
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -18,6 +19,7 @@ from dagster_project.lib.contracts import FAMILIES
 from dagster_project.lib.expectations import GateResult, mart_suites
 from dagster_project.lib.identity_quality import measure, record, scores_as_dict
 from dagster_project.lib.settings import Settings
+from dagster_project.lib.warehouse import scalar
 
 # A mart is gated when expectations/ holds a suite named after it.
 GATED_MARTS = tuple(mart_suites())
@@ -137,8 +139,8 @@ def identity_match_quality(
     with warehouse.connect() as connection:
         quality = measure(connection, truth_file, datetime.now(UTC).replace(tzinfo=None))
         record(connection, quality)
-        rows = connection.execute("select count(*) from marts.identity_match_quality").fetchone()[0]
-    metadata: dict[str, object] = {
+        rows = scalar(connection, "select count(*) from marts.identity_match_quality")
+    metadata: dict[str, Any] = {
         "dagster/row_count": rows,
         "source_records": quality.source_records,
         "records_without_customer_file": quality.records_without_customer_file,

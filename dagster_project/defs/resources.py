@@ -80,11 +80,17 @@ class DbtResource(DbtCliResource):
     def _cli_version(self) -> Version:
         return Version(version("dbt-core"))
 
-    def _initialize_dbt_core_adapter(self, args: object) -> None:
+    def _initialize_dbt_core_adapter(self, args: object) -> None:  # type: ignore[override]  # no adapter
         """Nor the dbt adapter dagster-dbt opens in this process before every dbt command (2.5 s here): it
         serves only fetch_column_metadata / fetch_row_counts, which customer360 does not use (the dbt step
         counts each model's rows itself, transform.with_row_counts)."""
         return None
+
+
+def dbt_resource() -> DbtResource:
+    """The dbt CLI resource on the project, with the project's dbt."""
+    # dagster-dbt accepts a DbtProject as project_dir (its documented use), though it annotates a str.
+    return DbtResource(project_dir=dbt_project, dbt_executable=dbt_executable())  # type: ignore[arg-type]
 
 
 def prepare_manifest_if_dev() -> None:
@@ -92,9 +98,7 @@ def prepare_manifest_if_dev() -> None:
     DbtProject.prepare_if_dev does, but with the project's dbt: dagster-dbt's own preparer looks for `dbt` on
     PATH, which `make dev` (.venv/bin/dagster, .venv/bin not on PATH) does not have."""
     if dbt_project.preparer.using_dagster_dev():
-        DbtResource(project_dir=dbt_project, dbt_executable=dbt_executable()).cli(
-            ["parse", "--quiet"], target_path=dbt_project.target_path
-        ).wait()
+        dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
 
 
 def resources(overrides: Mapping[str, str] | None = None) -> dict[str, object]:
@@ -103,5 +107,5 @@ def resources(overrides: Mapping[str, str] | None = None) -> dict[str, object]:
     return {
         "settings": settings,
         "warehouse": WarehouseResource(settings=settings),
-        "dbt": DbtResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        "dbt": dbt_resource(),
     }

@@ -26,7 +26,7 @@ from dagster_project.defs.resources import (
 )
 from dagster_project.lib import dbt_builds
 from dagster_project.lib.settings import Settings
-from dagster_project.lib.warehouse import is_lock_error
+from dagster_project.lib.warehouse import is_lock_error, scalar
 
 prepare_manifest_if_dev()
 
@@ -64,9 +64,9 @@ def with_row_counts(connection: duckdb.DuckDBPyConnection, events: list[Any]) ->
     """The dbt step's events, each model's and seed's output with `dagster/row_count` added."""
     for event in events:
         unique_id = getattr(event, "metadata", {}).get("unique_id")
-        relation = RELATIONS.get(unique_id.value if hasattr(unique_id, "value") else unique_id)
+        relation = RELATIONS.get(getattr(unique_id, "value", unique_id))
         if isinstance(event, dg.Output | dg.AssetMaterialization) and relation:
-            rows = connection.execute(f"select count(*) from {relation}").fetchone()[0]
+            rows = scalar(connection, f"select count(*) from {relation}")
             event = event.with_metadata({**event.metadata, "dagster/row_count": rows})
         yield event
 

@@ -11,9 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+# A fitted or unfitted lifetimes model (lifetimes has no type information).
+Fitter = Any
 
 # The repeat-purchase models (lifetimes' fitters in lib/lifetimes_fitters.py, imported on the first fit).
 TRANSACTION_MODELS = ("bgnbd", "paretonbd", "mbgnbd")
@@ -42,14 +46,14 @@ class ModelFit:
     tolerance: float
 
 
-def new_fitter(model: str) -> object:
+def new_fitter(model: str) -> Fitter:
     """An unfitted lifetimes model of `model` (a TRANSACTION_MODELS name or SPEND_MODEL)."""
     from dagster_project.lib.lifetimes_fitters import FITTERS
 
     return FITTERS[model]()
 
 
-def fitted_model(model: str, parameters: dict[str, float]) -> object:
+def fitted_model(model: str, parameters: dict[str, float]) -> Fitter:
     """A lifetimes model carrying stored parameters (marts.clv_model_fits), to predict or plot with again."""
     fitter = new_fitter(model)
     fitter.params_ = pd.Series(parameters)
@@ -62,7 +66,7 @@ def sufficient_statistics(frame: pd.DataFrame, columns: list[str]) -> pd.DataFra
 
 
 def _checked(
-    model: str, fitter: object, unique: pd.DataFrame, columns: list[str], tolerance: float
+    model: str, fitter: Fitter, unique: pd.DataFrame, columns: list[str], tolerance: float
 ) -> ModelFit:
     """The fit's parameters, refused unless finite and positive, and its total log-likelihood over customers.
 
@@ -72,8 +76,8 @@ def _checked(
     if not all(math.isfinite(value) and value > 0 for value in parameters.values()):
         raise ClvFitError(f"{model} fit is degenerate: parameters {parameters} must be finite and positive")
     values = np.array(list(parameters.values()))
-    weights = unique["weight"].to_numpy(dtype=float)
-    data = [unique[column].to_numpy(dtype=float) for column in columns]
+    weights = unique["weight"].to_numpy(dtype=np.float64)
+    data = [unique[column].to_numpy(dtype=np.float64) for column in columns]
     if model == "paretonbd":  # takes plain parameters and divides the weighted sum by the mean weight
         negative = type(fitter)._negative_log_likelihood(values, *data, weights, 0.0) * weights.mean()
     else:  # take log-parameters and divide by the total weight
@@ -84,7 +88,7 @@ def _checked(
     return ModelFit(model, parameters, log_likelihood, int(weights.sum()), len(weights), tolerance)
 
 
-def _minimise(model: str, customers: int, fit: Callable[[float], object]) -> tuple[object, float]:
+def _minimise(model: str, customers: int, fit: Callable[[float], Fitter]) -> tuple[Fitter, float]:
     """The fitter `fit(tol)` returns, and the tolerance it converged at: lifetimes' tolerance, then once
     TOLERANCES' looser one (BFGS can stop with "precision loss" at an optimum its gradient tolerance cannot
     certify; the checks after the fit judge it)."""
@@ -101,7 +105,7 @@ def _minimise(model: str, customers: int, fit: Callable[[float], object]) -> tup
 
 
 def _starting_point(
-    model: str, customers: pd.DataFrame, columns: list[str], fit: Callable[[pd.DataFrame, float], object]
+    model: str, customers: pd.DataFrame, columns: list[str], fit: Callable[[pd.DataFrame, float], Fitter]
 ) -> np.ndarray | None:
     """Where the optimiser should start on a large base: the optimum of the same model on WARM_START_CUSTOMERS
     customers drawn at random (a fraction of a second), in lifetimes' own coordinates (log-parameters, and
@@ -122,7 +126,7 @@ def _starting_point(
         for rate in ("alpha", "beta"):
             if rate in parameters:
                 parameters[rate] *= scale
-    values = parameters.to_numpy(dtype=float)
+    values = parameters.to_numpy(dtype=np.float64)
     return values if model == "paretonbd" else np.log(values)
 
 
@@ -131,9 +135,9 @@ def _fit_model(
     customers: pd.DataFrame,
     unique: pd.DataFrame,
     columns: list[str],
-    fit_on: Callable[..., object],
+    fit_on: Callable[..., Fitter],
     warm_start: bool = True,
-) -> tuple[object, float]:
+) -> tuple[Fitter, float]:
     """Fit `model` on the sufficient statistics `unique` of `customers` (`fit_on(rows, tol, initial_params)`
     gives a fitted lifetimes model), starting from a sample's optimum on a large base."""
     start = _starting_point(model, customers, columns, fit_on) if warm_start else None
@@ -158,7 +162,7 @@ def _check_reproduces(model: str, what: str, implied: float, observed: float) ->
 
 def fit_transactions(
     summary: pd.DataFrame, model: str = "bgnbd", unique_rows: bool = True
-) -> tuple[ModelFit, object]:
+) -> tuple[ModelFit, Fitter]:
     """Fit the repeat-purchase model on (frequency, recency, T) per customer, through sufficient statistics
     (or, with unique_rows=False, one row per customer: the same fit, slower; for comparison)."""
     if model not in TRANSACTION_MODELS:
@@ -174,7 +178,7 @@ def fit_transactions(
     else:
         unique = summary[HISTORY].reset_index(drop=True).assign(weight=1)
 
-    def fit_on(rows: pd.DataFrame, tol: float, initial_params: np.ndarray | None = None) -> object:
+    def fit_on(rows: pd.DataFrame, tol: float, initial_params: np.ndarray | None = None) -> Fitter:
         fitter = new_fitter(model)
         fitter.fit(
             rows["frequency"],
@@ -197,7 +201,7 @@ def fit_transactions(
     return fit, fitter
 
 
-def fit_spend(summary: pd.DataFrame) -> tuple[ModelFit, object]:
+def fit_spend(summary: pd.DataFrame) -> tuple[ModelFit, Fitter]:
     """Fit Gamma-Gamma on repeat buyers with positive mean spend (frequency, monetary_value)."""
     repeat_buyers = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
     if repeat_buyers.empty:
@@ -207,7 +211,7 @@ def fit_spend(summary: pd.DataFrame) -> tuple[ModelFit, object]:
     # mean keeps the optimiser well conditioned whatever the currency, then v is scaled back.
     scale = float((unique["monetary_value"] * unique["weight"]).sum() / unique["weight"].sum())
 
-    def fit_on(rows: pd.DataFrame, tol: float, initial_params: np.ndarray | None = None) -> object:
+    def fit_on(rows: pd.DataFrame, tol: float, initial_params: np.ndarray | None = None) -> Fitter:
         fitter = new_fitter(SPEND_MODEL)
         fitter.fit(
             rows["frequency"],
@@ -263,7 +267,7 @@ def rate_per_unit(annual_rate: float, time_unit: str) -> float:
 
 
 def discounted_expected_purchases(
-    fitter: object,
+    fitter: Fitter,
     history: pd.DataFrame,
     periods: int,
     rate_per_period: float,
@@ -281,13 +285,14 @@ def discounted_expected_purchases(
     history = history.reset_index(drop=True)
     p_alive = np.asarray(
         fitter.conditional_probability_alive(history["frequency"], history["recency"], history["T"]),
-        dtype=float,
+        dtype=np.float64,
     )
 
     def if_alive(pairs: pd.DataFrame) -> pd.DataFrame:
         at_t = pairs.assign(recency=pairs["T"])  # t_x = T: the largest P(alive), the safest division
         alive_at_t = np.asarray(
-            fitter.conditional_probability_alive(at_t["frequency"], at_t["recency"], at_t["T"]), dtype=float
+            fitter.conditional_probability_alive(at_t["frequency"], at_t["recency"], at_t["T"]),
+            dtype=np.float64,
         )
         total = np.zeros(len(at_t))
         previous = np.zeros(len(at_t))
@@ -296,7 +301,7 @@ def discounted_expected_purchases(
                 fitter.conditional_expected_number_of_purchases_up_to_time(
                     period * period_length, at_t["frequency"], at_t["recency"], at_t["T"]
                 ),
-                dtype=float,
+                dtype=np.float64,
             )
             total += (cumulative - previous) / (1 + rate_per_period) ** period
             previous = cumulative
@@ -314,8 +319,8 @@ def _on_unique_rows(frame: pd.DataFrame, columns: list[str], compute) -> pd.Data
 
 def score_customers(
     customers: pd.DataFrame,
-    transactions: object,
-    spend: object,
+    transactions: Fitter,
+    spend: Fitter,
     horizon: int,
     annual_discount_rate: float,
     time_unit: str,
@@ -332,13 +337,13 @@ def score_customers(
                     transactions.conditional_probability_alive(
                         history["frequency"], history["recency"], history["T"]
                     ),
-                    dtype=float,
+                    dtype=np.float64,
                 ),
                 "expected_purchases": np.asarray(
                     transactions.conditional_expected_number_of_purchases_up_to_time(
                         horizon, history["frequency"], history["recency"], history["T"]
                     ),
-                    dtype=float,
+                    dtype=np.float64,
                 ),
                 "discounted_purchases": discounted_expected_purchases(transactions, history, horizon, rate),
             }
@@ -348,7 +353,7 @@ def score_customers(
         expected = spend.conditional_expected_average_profit(
             repeat_spend["spend_frequency"], repeat_spend["spend_value"]
         )
-        return pd.DataFrame({"expected_avg_spend": np.asarray(expected, dtype=float)})
+        return pd.DataFrame({"expected_avg_spend": np.asarray(expected, dtype=np.float64)})
 
     has_repeat_spend = (customers["frequency"] > 0) & (customers["monetary_value"] > 0)
     spend_inputs = pd.DataFrame(
@@ -373,19 +378,19 @@ def score_customers(
         * customers["margin_rate"].to_numpy()
     )
     values = scored[["p_alive", "expected_purchases", "expected_avg_spend", "clv"]]
-    if not np.isfinite(values.to_numpy(dtype=float)).all() or (values < 0).any().any():
+    if not np.isfinite(values.to_numpy(dtype=np.float64)).all() or (values < 0).any().any():
         raise ClvFitError("scoring gave a negative or non-finite value; the fitted parameters cannot be used")
     return scored
 
 
-def predict_holdout(transactions: object, calibration: pd.DataFrame, holdout_units: float) -> pd.Series:
+def predict_holdout(transactions: Fitter, calibration: pd.DataFrame, holdout_units: float) -> pd.Series:
     """Each calibration customer's expected purchases in the `holdout_units` after calibration ends."""
 
     def expected(history: pd.DataFrame) -> pd.DataFrame:
         predicted = transactions.conditional_expected_number_of_purchases_up_to_time(
             holdout_units, history["frequency"], history["recency"], history["T"]
         )
-        return pd.DataFrame({"predicted": np.asarray(predicted, dtype=float)})
+        return pd.DataFrame({"predicted": np.asarray(predicted, dtype=np.float64)})
 
     return _on_unique_rows(calibration.reset_index(drop=True), HISTORY, expected)["predicted"]
 

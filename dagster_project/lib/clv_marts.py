@@ -9,6 +9,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -25,7 +26,7 @@ from dagster_project.lib.clv import (
     require_enough_data,
     score_customers,
 )
-from dagster_project.lib.warehouse import write_python_marts
+from dagster_project.lib.warehouse import scalar, write_python_marts
 
 TABLES = {
     "clv_model_fits": """
@@ -74,7 +75,7 @@ class ClvRun:
     the backtest (`backtest_refusal`) was not made, if so."""
 
     frames: dict[str, pd.DataFrame] = field(default_factory=lambda: {name: pd.DataFrame() for name in TABLES})
-    metadata: dict[str, dict[str, object]] = field(default_factory=lambda: {name: {} for name in TABLES})
+    metadata: dict[str, dict[str, Any]] = field(default_factory=lambda: {name: {} for name in TABLES})
     refusal: str | None = None
     backtest_refusal: str | None = None
 
@@ -114,7 +115,7 @@ def _fit_row(
 
 def _production(
     production: pd.DataFrame, options: ClvOptions, at: datetime
-) -> tuple[list[dict], pd.DataFrame, dict[str, object]]:
+) -> tuple[list[dict], pd.DataFrame, dict[str, Any]]:
     started = time.perf_counter()
     transactions, transactions_fitter = fit_transactions(production, options.model)
     spend, spend_fitter = fit_spend(production)
@@ -211,7 +212,7 @@ def compute_clv(connection: duckdb.DuckDBPyConnection, options: ClvOptions, at: 
     empty and says why (ClvRun.refusal, clv_status)."""
     production = read_inputs(connection, "production")
     calibration = read_inputs(connection, "calibration")
-    as_of = connection.execute("select max(as_of) from marts.observation_window").fetchone()[0]
+    as_of = scalar(connection, "select max(as_of) from marts.observation_window")
     run = ClvRun()
     try:
         require_enough_data(production, options.min_repeat_buyers, "production")
@@ -252,4 +253,4 @@ def compute_clv(connection: duckdb.DuckDBPyConnection, options: ClvOptions, at: 
 def write_clv(connection: duckdb.DuckDBPyConnection, run: ClvRun) -> dict[str, int]:
     """Write the run's tables in one transaction; the rows each table holds after it."""
     write_python_marts(connection, TABLES, REPLACED, run.frames)
-    return {name: connection.execute(f"select count(*) from marts.{name}").fetchone()[0] for name in TABLES}
+    return {name: scalar(connection, f"select count(*) from marts.{name}") for name in TABLES}

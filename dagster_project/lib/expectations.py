@@ -320,6 +320,7 @@ def validate(
     outcomes = []
     for expectation_result in result.results:
         configuration = expectation_result.expectation_config
+        assert configuration is not None  # a result of validating a suite names its expectation
         details = expectation_result.result or {}
         error = _raised(expectation_result.exception_info or {})
         observed = details.get("observed_value")

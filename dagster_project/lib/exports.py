@@ -31,6 +31,7 @@ import pickle
 import re
 import shutil
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -312,7 +313,7 @@ def _csv_bytes(frame: pd.DataFrame, money_columns: tuple[str, ...] = ()) -> byte
 def write_exports(
     export_dir: Path,
     as_of: date,
-    prepared: list[PreparedSegment],
+    prepared: Sequence[PreparedSegment],
     gates: dict[str, Any],
     created_at: datetime,
 ) -> dict[str, Any]:
@@ -325,7 +326,7 @@ def write_exports(
 def stage_exports(
     export_dir: Path,
     as_of: date,
-    prepared: list[PreparedSegment],
+    prepared: Sequence[PreparedSegment],
     gates: dict[str, Any],
     created_at: datetime,
 ) -> tuple[Path, Path, dict[str, Any]]:

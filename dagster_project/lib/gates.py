@@ -70,7 +70,7 @@ def canonical_values(domain: str, seed: Path = VOCABULARY_SEED) -> dict[str, str
     """A vocabulary domain's lookup: delivered code's key (vocabulary_key) -> canonical value, as staging maps."""
     with seed.open(encoding="utf-8") as rows:
         return {
-            vocabulary_key(row["source_value"]): row["canonical_value"]
+            vocabulary_key(row["source_value"]) or "": row["canonical_value"]
             for row in csv.DictReader(rows)
             if row["domain"] == domain
         }

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.lib.warehouse import scalar
+
 REPORT_TABLE = "marts.identity_match_quality"
 
 
@@ -70,25 +72,26 @@ def pairwise_scores(connection: duckdb.DuckDBPyConnection, truth_file: Path) -> 
         """,
         {"truth_file": str(truth_file)},
     ).fetchone()
+    assert row is not None  # an aggregate: one row
     return PairwiseScores(int(row[0]), int(row[1]), int(row[2]))
 
 
 def measure(
     connection: duckdb.DuckDBPyConnection, truth_file: Path | None, measured_at: datetime
 ) -> MatchQuality:
-    def scalar(sql: str) -> int:
-        return int(connection.execute(sql).fetchone()[0])
+    def number(sql: str) -> int:
+        return int(scalar(connection, sql))
 
     def mapping(sql: str) -> dict:
         return dict(connection.execute(sql).fetchall())
 
     return MatchQuality(
         measured_at=measured_at,
-        source_records=scalar("select count(*) from marts.customer_id_map"),
-        records_without_customer_file=scalar(
+        source_records=number("select count(*) from marts.customer_id_map"),
+        records_without_customer_file=number(
             "select count(*) from marts.customer_id_map where not has_customer_record"
         ),
-        customers=scalar("select count(*) from marts.dim_customers"),
+        customers=number("select count(*) from marts.dim_customers"),
         cluster_sizes=mapping(
             "select source_records, count(*) from marts.dim_customers group by all order by 1"
         ),

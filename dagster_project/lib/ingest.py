@@ -31,7 +31,7 @@ import duckdb
 
 from dagster_project.lib.contracts import LINEAGE_COLUMNS, Column, ColumnType, Family
 from dagster_project.lib.dialects import SourceDialect, dialect_for, load_dialects
-from dagster_project.lib.warehouse import transaction
+from dagster_project.lib.warehouse import one_row, scalar, transaction
 
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 TRUE_WORDS = ["true", "t", "1", "yes", "y", "sim", "s", "verdadeiro", "v"]
@@ -266,8 +266,9 @@ def _number_hint(dialect: SourceDialect) -> str:
 
 def _parse_query(
     family: Family, header_for: dict[str, str], dialect: SourceDialect, ordinal_sql: str
-) -> tuple[str, dict[str, object]]:
-    """The query creating temp table _parsed: typed columns, their trimmed texts and the errors per row."""
+) -> tuple[str, str, dict[str, object]]:
+    """The queries creating temp table _texts (each column's trimmed text) and _parsed (typed columns, their
+    texts and the errors per row), and the parameters of the second."""
     parameters = Parameters()
     texts, parsed, record = [], [], []
     errors: dict[str, str] = {}  # SQL condition -> the error (a struct) it raises
@@ -378,22 +379,24 @@ def load_family(
         hashes_this_run[digest] = relative
         result.files.append(_load_file(connection, context, source_system, path, digest))
     result.table_rows = _count(connection, f"raw.{quote_identifier(family.name)}")
-    result.quarantine_rows = connection.execute(
-        f"select count(*) from {QUARANTINE} where family = $family", {"family": family.name}
-    ).fetchone()[0]
-    result.last_delivery_at = connection.execute(
+    result.quarantine_rows = scalar(
+        connection, f"select count(*) from {QUARANTINE} where family = $family", {"family": family.name}
+    )
+    result.last_delivery_at = scalar(
+        connection,
         f"select max(loaded_at) from {LOAD_LOG} where family = $family and status = 'loaded'",
         {"family": family.name},
-    ).fetchone()[0]
+    )
     return result
 
 
 def _logged(connection: duckdb.DuckDBPyConnection, outcome: FileOutcome) -> bool:
     return (
-        connection.execute(
+        scalar(
+            connection,
             f"select count(*) from {LOAD_LOG} where file_path = $file and file_hash = $hash and status = $status",
             {"file": outcome.relative_path, "hash": outcome.file_hash, "status": outcome.status},
-        ).fetchone()[0]
+        )
         > 0
     )
 
@@ -407,7 +410,7 @@ def _already_loaded_as(connection: duckdb.DuckDBPyConnection, family: Family, di
 
 
 def _count(connection: duckdb.DuckDBPyConnection, table: str) -> int:
-    return connection.execute(f"select count(*) from {table}").fetchone()[0]
+    return scalar(connection, f"select count(*) from {table}")
 
 
 def _load_file(
@@ -444,9 +447,9 @@ def _load_file(
                 "hash": digest,
                 "at": context.loaded_at,
             }
-            parsed_rows, bad_rows = connection.execute(
-                "select count(*), count(*) filter (where len(__errors) > 0) from _parsed"
-            ).fetchone()
+            parsed_rows, bad_rows = one_row(
+                connection, "select count(*), count(*) filter (where len(__errors) > 0) from _parsed"
+            )
             outcome.rows_read = parsed_rows + structural_rejects
             outcome.rows_quarantined = bad_rows + structural_rejects
             _quarantine(connection, common)
@@ -518,7 +521,7 @@ def _read_extract(
         raise FileRejected(
             f"{path}: cannot be read as {dialect.encoding} CSV/Parquet: {_first_line(error)}"
         ) from None
-    rejected_lines = connection.execute("select count(distinct line) from _extract_rejects").fetchone()[0]
+    rejected_lines = scalar(connection, "select count(distinct line) from _extract_rejects")
     if not rejected_lines:
         return "rowid + 1", 0
     # Rows the reader could not split are not in _extract, so rowid no longer counts records: the k-th kept
@@ -553,7 +556,7 @@ def _check_csv_layout(path: Path, dialect: SourceDialect) -> None:
     header_line = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
     if dialect.delimiter not in header_line:
         counts = {delimiter: header_line.count(delimiter) for delimiter in LIKELY_DELIMITERS}
-        likely = max(counts, key=counts.get)
+        likely = max(counts, key=lambda delimiter: counts[delimiter])
         if counts[likely]:
             raise FileRejected(
                 f"{path}: the header has no {dialect.delimiter!r} but {counts[likely]} {likely!r}: the file looks "
@@ -646,9 +649,7 @@ def _quarantine_summary(connection: duckdb.DuckDBPyConnection) -> str:
         f"column {column!r} {reason}: {count} row(s), first row {first}"
         for column, reason, count, first in rows
     ]
-    rejected = connection.execute(
-        "select count(distinct line), min(line) - 1 from _extract_rejects"
-    ).fetchone()
+    rejected = one_row(connection, "select count(distinct line), min(line) - 1 from _extract_rejects")
     if rejected[0]:
         parts.append(f"unreadable CSV line: {rejected[0]} row(s), first row {rejected[1]}")
     return "; ".join(parts)

@@ -3,6 +3,9 @@ lifetimes, autograd and scipy take about 1.5 s to import, which loading the code
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from autograd import value_and_grad
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
@@ -18,6 +21,8 @@ class _WithoutHessian:
     as long as the optimisation. This is lifetimes' own optimisation (BaseFitter._fit: scipy's minimize on
     autograd's value and gradient, same start, tolerance and options) without that last step; the standard
     errors lifetimes would derive from it are left unset."""
+
+    _negative_log_likelihood: Callable[..., Any]  # the lifetimes fitter's own, which this class is mixed into
 
     def _fit(
         self, minimizing_function_args, initial_params, params_size, disp, tol=1e-7, bounds=None, **kwargs

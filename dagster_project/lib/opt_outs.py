@@ -26,7 +26,7 @@ import pandas as pd
 from dagster_project.lib.exports import DELIMITER, SEGMENT_SCHEMA, swap_in, write_manifest
 from dagster_project.lib.gates import canonical_values, vocabulary_key
 from dagster_project.lib.publish import attached, partial_name
-from dagster_project.lib.warehouse import has_table
+from dagster_project.lib.warehouse import has_table, scalar
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,12 @@ def new_opt_outs(connection: duckdb.DuckDBPyConnection, loaded_at: datetime) -> 
     channels, statuses = canonical_values("consent_channel"), canonical_values("consent_status")
     mapping = pd.DataFrame(
         [
-            (channel, status, channels.get(vocabulary_key(channel)), statuses.get(vocabulary_key(status)))
+            (
+                channel,
+                status,
+                channels.get(vocabulary_key(channel) or ""),
+                statuses.get(vocabulary_key(status) or ""),
+            )
             for channel, status in codes
         ],
         columns=["channel_code", "status_code", "channel", "status"],
@@ -172,12 +177,10 @@ def _refilter_serving(
         for (name,) in tables:
             customers = sorted(opted_out.get(segment_channels.get(name, ""), ()))
             relation = f'{catalog}.{SEGMENT_SCHEMA}."{name}"'
-            if (
-                customers
-                and connection.execute(
-                    f"select count(*) from {relation} where list_contains($ids, customer_id)",
-                    {"ids": customers},
-                ).fetchone()[0]
+            if customers and scalar(
+                connection,
+                f"select count(*) from {relation} where list_contains($ids, customer_id)",
+                {"ids": customers},
             ):
                 found[name] = (relation, customers)
         return found
@@ -191,9 +194,11 @@ def _refilter_serving(
     try:
         with attached(connection, partial, "refiltered"):
             for name, (relation, customers) in matches("refiltered").items():
-                removed[f"serving segments.{name}"] = connection.execute(
-                    f"delete from {relation} where list_contains($ids, customer_id)", {"ids": customers}
-                ).fetchone()[0]
+                removed[f"serving segments.{name}"] = scalar(
+                    connection,
+                    f"delete from {relation} where list_contains($ids, customer_id)",
+                    {"ids": customers},
+                )
         partial.replace(serving)
     finally:
         partial.unlink(missing_ok=True)

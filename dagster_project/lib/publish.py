@@ -37,6 +37,7 @@ from typing import Any
 import duckdb
 
 from dagster_project.lib.exports import SEGMENT_SCHEMA, PreparedSegment
+from dagster_project.lib.warehouse import one_row, scalar
 
 PUBLISHED_SCHEMAS = ("marts", SEGMENT_SCHEMA)
 COPIED_SCHEMAS = ("marts",)  # copied from the warehouse; segments come from their exports' rows
@@ -178,9 +179,7 @@ def stage_publication(
                 connection.execute(
                     f'create or replace table serving.{schema}."{name}" as select * from {schema}."{name}"'
                 )
-            tables[relation] = connection.execute(
-                f'select count(*) from serving.{schema}."{name}"'
-            ).fetchone()[0]
+            tables[relation] = scalar(connection, f'select count(*) from serving.{schema}."{name}"')
             copied[relation] = tables[relation] if changed is None else changed
         for item in segments:
             relation = item.segment.relation
@@ -296,12 +295,14 @@ def _copy_rows_built_since(
     source, target = f'{schema}."{name}"', f'serving.{schema}."{name}"'
     if _columns(connection, source) != _columns(connection, target):
         return None
-    since = connection.execute(f"select max({ROW_VERSION}) from {target}").fetchone()[0]
+    since = scalar(connection, f"select max({ROW_VERSION}) from {target}")
     if since is None:
         return None
-    total, changed = connection.execute(
-        f"select count(*), count(*) filter (where {ROW_VERSION} > $since) from {source}", {"since": since}
-    ).fetchone()
+    total, changed = one_row(
+        connection,
+        f"select count(*), count(*) filter (where {ROW_VERSION} > $since) from {source}",
+        {"since": since},
+    )
     if 2 * changed >= total:
         return None
     connection.execute(
@@ -318,7 +319,7 @@ def _copy_rows_built_since(
         connection.execute(f"insert into {target} select * from _built_since")
     finally:
         connection.execute("drop table _built_since")
-    if connection.execute(f"select count(*) from {target}").fetchone()[0] != total:
+    if scalar(connection, f"select count(*) from {target}") != total:
         return None
     return changed
 

@@ -216,7 +216,7 @@ class Settings(BaseSettings):
             raise SettingsError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(cls.model_fields)}")
         with _given_environment(environ):
             try:
-                return cls(**overrides)
+                return cls(**overrides)  # type: ignore[arg-type]  # texts, parsed by pydantic
             except ValidationError as error:
                 raise _named(error, overrides, environ) from None
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -41,7 +42,9 @@ def connect(
     another process holds its lock; with `memory_limit` (C360_DUCKDB_MEMORY_LIMIT), DuckDB spills past it."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    config = {} if memory_limit is None else {"memory_limit": memory_limit}
+    config: dict[str, str | bool | int | float | list[str]] = (
+        {} if memory_limit is None else {"memory_limit": memory_limit}
+    )
     gave_up_at = _gave_up_at.get(path.resolve())
     if gave_up_at is not None and time.monotonic() - gave_up_at < GAVE_UP_FOR_SECONDS:
         lock_waits = ()
@@ -67,6 +70,19 @@ def connect(
     return connection
 
 
+def one_row(connection: duckdb.DuckDBPyConnection, query: str, parameters: object = None) -> tuple[Any, ...]:
+    """The first row of a query that always returns one (an aggregate)."""
+    row = connection.execute(query, parameters).fetchone()
+    if row is None:
+        raise LookupError(f"no row from: {query.strip().splitlines()[0]}")
+    return row
+
+
+def scalar(connection: duckdb.DuckDBPyConnection, query: str, parameters: object = None) -> Any:
+    """The first column of the first row of a query that always returns one (a count, a max, a setting)."""
+    return one_row(connection, query, parameters)[0]
+
+
 @contextmanager
 def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """What the block writes commits together, or not at all: any error rolls it back and is raised again."""
@@ -88,11 +104,12 @@ def has_table(
 ) -> bool:
     """Whether `schema`.`table` exists (in `catalog`, else the connection's database)."""
     return bool(
-        connection.execute(
+        scalar(
+            connection,
             "select count(*) from duckdb_tables() where schema_name = $schema and table_name = $table "
             "and database_name = coalesce($catalog, current_database())",
             {"schema": schema, "table": table, "catalog": catalog},
-        ).fetchone()[0]
+        )
     )
 
 
@@ -110,9 +127,7 @@ def table_row_counts(connection: duckdb.DuckDBPyConnection) -> list[tuple[str, s
     counted = []
     for schema, name, kind in relations:
         quoted = f'"{schema}"."{name}"'
-        counted.append(
-            (schema, name, kind, connection.execute(f"select count(*) from {quoted}").fetchone()[0])
-        )
+        counted.append((schema, name, kind, scalar(connection, f"select count(*) from {quoted}")))
     return counted
 
 

@@ -236,7 +236,7 @@ def simulate_contacts(
     responded_day[induced] = np.where(tracked[induced], extra_day, np.nan)
     responded_day[declined] = contacts["day"].to_numpy()[declined] + rng.exponential(2.0, declined.sum())
     contacts = contacts.assign(
-        response=np.where(tracked, "accepted", np.where(declined, "declined", None)),
+        response=np.where(tracked, "accepted", np.where(declined, "declined", np.array(None, dtype=object))),
         responded_day=responded_day,
         conversion_without_contact=base_converts.astype(float),
         conversion_with_contact=base_converts * (1 - put_off_chance) + ~base_converts * effect,

@@ -120,9 +120,11 @@ def _customers_frame(
         rng, people, book.person, noise, upper_case_names=bool(options.get("upper_case"))
     )
     records.insert(0, "source_customer_id", ids)
-    loyalty_share = float(options.get("loyalty_share", 0.0))
+    loyalty_share = float(str(options.get("loyalty_share", 0.0)))
     loyalty = np.char.add("FID", np.char.zfill(rng.integers(0, 10**8, len(ids)).astype(str), 8))
-    records["loyalty_id"] = np.where(rng.random(len(ids)) < loyalty_share, loyalty, None)
+    records["loyalty_id"] = np.where(
+        rng.random(len(ids)) < loyalty_share, loyalty, np.array(None, dtype=object)
+    )
     records["created_at"] = window.timestamps(created)
     records["updated_at"] = window.timestamps(updated)
     return records
