@@ -147,14 +147,27 @@ class PeakMemory:
 
 @dataclass
 class MakeRun:
-    """One `make run` and what its event log says."""
+    """One `make run`: its wall time and its run's events with their times (read back from the instance)."""
 
     run_id: str
-    events: list[dg.DagsterEvent]
+    entries: list[dg.EventLogEntry]  # the run's Dagster events, in order
     started_at: float  # time.time() when `make run` was started
-    first_step_at: float  # ... when its first step started
-    ended_at: float  # ... when the run ended (RUN_SUCCESS)
     wall_seconds: float  # `make run`, start to exit
+
+    @property
+    def events(self) -> list[dg.DagsterEvent]:
+        return [entry.dagster_event for entry in self.entries if entry.dagster_event is not None]
+
+    def _times(self, *kinds: dg.DagsterEventType) -> list[float]:
+        return [entry.timestamp for entry in self.entries if entry.dagster_event_type in kinds]
+
+    @property
+    def first_step_at(self) -> float:
+        return min(self._times(dg.DagsterEventType.STEP_START))
+
+    @property
+    def ended_at(self) -> float:
+        return max(self._times(dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE))
 
     @property
     def startup_seconds(self) -> float:
@@ -164,6 +177,15 @@ class MakeRun:
     def run_seconds(self) -> float:
         return self.ended_at - self.first_step_at
 
+    def step_running_at(self, moment: float) -> str | None:
+        """The step that had started last by `moment` (a time.time() value), if the run was still on."""
+        started = [
+            (entry.timestamp, entry.step_key)
+            for entry in self.entries
+            if entry.dagster_event_type == dg.DagsterEventType.STEP_START and entry.timestamp <= moment
+        ]
+        return max(started)[1] if started and moment <= self.ended_at else None
+
 
 def step_seconds(run: MakeRun) -> dict[str, float]:
     """Seconds per Dagster step of a run."""
@@ -172,24 +194,6 @@ def step_seconds(run: MakeRun) -> dict[str, float]:
         if event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
             seconds[event.step_key] = round(event.event_specific_data.duration_ms / 1000, 2)
     return seconds
-
-
-def step_running_at(instance: dg.DagsterInstance, run_id: str, moment: float) -> str | None:
-    """The step of the run that had started last by `moment` (a time.time() value), if the run was still on."""
-    entries = instance.all_logs(run_id)  # events with their times
-    started = [
-        (entry.timestamp, entry.step_key)
-        for entry in entries
-        if entry.dagster_event_type == dg.DagsterEventType.STEP_START and entry.timestamp <= moment
-    ]
-    if not started:
-        return None
-    ended = [
-        entry.timestamp
-        for entry in entries
-        if entry.dagster_event_type in (dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE)
-    ]
-    return None if ended and ended[0] < moment else max(started)[1]
 
 
 def clv_timings(run: MakeRun) -> dict[str, float]:
@@ -335,17 +339,12 @@ def make_run(settings: dict[str, str], dagster_home: Path, log: Path) -> MakeRun
         raise SystemExit(f"the benchmark's make run failed (exit {finished.returncode}); its output is above")
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         run_id = instance.get_runs(limit=1)[0].run_id
-        entries = [entry for entry in instance.all_logs(run_id) if entry.dagster_event is not None]
-    first_step = min(e.timestamp for e in entries if e.dagster_event_type == dg.DagsterEventType.STEP_START)
-    ended = max(e.timestamp for e in entries if e.dagster_event_type == dg.DagsterEventType.RUN_SUCCESS)
-    events = [entry.dagster_event for entry in entries]
-    return MakeRun(run_id, events, started_at, first_step, ended, wall_seconds)
+        return MakeRun(run_id, list(instance.all_logs(run_id)), started_at, wall_seconds)
 
 
-def peak_step(dagster_home: Path, runs: dict[str, MakeRun], moment: float) -> tuple[str, str | None]:
+def peak_step(runs: dict[str, MakeRun], moment: float) -> tuple[str, str | None]:
     """Which run and step were on at `moment` (the later run if both name one)."""
-    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        steps = {name: step_running_at(instance, run.run_id, moment) for name, run in runs.items()}
+    steps = {name: run.step_running_at(moment) for name, run in runs.items()}
     return ("incremental", steps["incremental"]) if steps["incremental"] else ("full", steps["full"])
 
 
@@ -371,9 +370,7 @@ def run(customers: int, seed: int, keep: bool) -> dict[str, object]:
             steps = grouped_steps(full, work / "warehouse.duckdb")
             link_files(data / "next_day" / "raw", raw)  # the next day's files arrive
             incremental = make_run(settings, dagster_home, log)
-        peak_run, peak_at_step = peak_step(
-            dagster_home, {"full": full, "incremental": incremental}, memory.peak_at
-        )
+        peak_run, peak_at_step = peak_step({"full": full, "incremental": incremental}, memory.peak_at)
         figures = {
             "customers": customers,
             "seed": seed,

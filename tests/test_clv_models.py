@@ -10,7 +10,6 @@ from scipy.special import hyp2f1
 
 from dagster_project.lib import clv
 from dagster_project.lib.clv import (
-    TRANSACTION_MODELS,
     ClvFitError,
     backtest,
     discounted_expected_purchases,
@@ -217,7 +216,9 @@ def test_the_backtest_compares_the_holdout_forecast_with_what_happened(cdnow):
 
 
 def test_the_model_setting_offers_exactly_the_models_fitted():
-    assert set(CLV_MODELS) == set(TRANSACTION_MODELS)
+    from dagster_project.lib.lifetimes_fitters import FITTERS
+
+    assert set(FITTERS) == {*CLV_MODELS, "gammagamma"}  # a lifetimes class for every model the setting offers
 
 
 def test_the_fits_recover_the_parameters_the_generator_simulated_with():

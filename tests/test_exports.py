@@ -183,6 +183,8 @@ def test_the_delivery_of_a_run_exports_what_its_segment_gate_prepared_and_nothin
     assert (handed_over.opted_out_removed, handed_over.open_complaint_removed) == (1, 1)
     assert prepared_by_gate(tmp_path / "w.duckdb", "run-2", SMS) is None
     assert prepared_by_gate(tmp_path / "w.duckdb", "run-1", replace(SMS, channel="email")) is None
+    keep_prepared(tmp_path / "w.duckdb", "run-2", prepared)  # a later run: what run-1 left is removed
+    assert [path.name for path in prepared_folder(tmp_path / "w.duckdb").iterdir()] == ["run-2"]
     forget_prepared(tmp_path / "w.duckdb")
     assert not prepared_folder(tmp_path / "w.duckdb").exists()
 

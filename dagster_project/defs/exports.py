@@ -133,28 +133,30 @@ def delivery(
     together: a run that fails before the end leaves both as they were, from the same earlier run."""
     config = settings.get()
     at = datetime.now(UTC).replace(tzinfo=None)
-    with warehouse.connect() as connection:
-        verdicts = require_gates_passed(connection, context.run.run_id, "not delivered")
-        as_of = scalar(connection, "select as_of from marts.observation_window")
-        prepared = [
-            prepared_by_gate(config.warehouse, context.run.run_id, segment)
-            or prepare(connection, segment, config.promotions_skip_open_complaints)
-            for segment in SEGMENTS
-        ]
-        delivered = deliver(
-            connection,
-            config.warehouse,
-            config.export_dir,
-            config.serving,
-            as_of,
-            prepared,
-            {target: "passed" for target in verdicts},
-            context.run.run_id,
-            at,
-            TABLES_BUILT_BY_PARTS,
-            DESCRIPTIONS,
-        )
-    forget_prepared(config.warehouse)
+    try:
+        with warehouse.connect() as connection:
+            verdicts = require_gates_passed(connection, context.run.run_id, "not delivered")
+            as_of = scalar(connection, "select as_of from marts.observation_window")
+            prepared = [
+                prepared_by_gate(config.warehouse, context.run.run_id, segment)
+                or prepare(connection, segment, config.promotions_skip_open_complaints)
+                for segment in SEGMENTS
+            ]
+            delivered = deliver(
+                connection,
+                config.warehouse,
+                config.export_dir,
+                config.serving,
+                as_of,
+                prepared,
+                {target: "passed" for target in verdicts},
+                context.run.run_id,
+                at,
+                TABLES_BUILT_BY_PARTS,
+                DESCRIPTIONS,
+            )
+    finally:
+        forget_prepared(config.warehouse)
     segments = delivered.manifest["segments"]
     for entry in segments:
         context.log.info(

@@ -72,9 +72,9 @@ def dbt_executable() -> str:
 
 
 class DbtResource(DbtCliResource):
-    """dagster-dbt's CLI resource (dagster-dbt pinned: these override its private methods), without the
-    `dbt --version` subprocess it starts in every run to learn the
-    version (6 s on these machines, most of it dbt's import time): it is the installed dbt-core's."""
+    """dagster-dbt's CLI resource (dagster-dbt is pinned: these override its private methods), without the
+    `dbt --version` subprocess it starts in every run to learn the version (6 s on these machines, most of it
+    dbt's import time): it is the installed dbt-core's."""
 
     @cached_property
     def _cli_version(self) -> Version:

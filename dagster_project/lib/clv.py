@@ -16,11 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dagster_project.lib.settings import CLV_MODELS
+
 # A fitted or unfitted lifetimes model (lifetimes has no type information).
 Fitter = Any
 
 # The repeat-purchase models (lifetimes' fitters in lib/lifetimes_fitters.py, imported on the first fit).
-TRANSACTION_MODELS = ("bgnbd", "paretonbd", "mbgnbd")
+TRANSACTION_MODELS = CLV_MODELS
 SPEND_MODEL = "gammagamma"
 HISTORY = ["frequency", "recency", "T"]  # what the repeat-purchase models take, per customer
 SPEND_HISTORY = ["frequency", "monetary_value"]  # what Gamma-Gamma takes

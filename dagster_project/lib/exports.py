@@ -270,8 +270,13 @@ def prepared_folder(warehouse: Path) -> Path:
 
 def keep_prepared(warehouse: Path, run_id: str, prepared: PreparedSegment) -> None:
     """Keep what a segment gate validated, so that the delivery of the same run exports exactly it, without
-    reading and cleaning the segment a second time (written whole, then renamed into place)."""
+    reading and cleaning the segment a second time (written whole, then renamed into place). What an earlier
+    run left (one that failed between its gates and its delivery) is removed first: customer rows are kept
+    for one run at most."""
     folder = prepared_folder(warehouse) / run_id
+    for left_behind in prepared_folder(warehouse).glob("*"):
+        if left_behind != folder:
+            shutil.rmtree(left_behind, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{prepared.segment.name}.pickle"
     partial = path.with_name(path.name + ".writing")
@@ -290,7 +295,8 @@ def prepared_by_gate(warehouse: Path, run_id: str, segment: Segment) -> Prepared
 
 
 def forget_prepared(warehouse: Path) -> None:
-    """Remove every run's prepared segments (customer rows): after a delivery, none is needed again."""
+    """Remove every run's prepared segments (customer rows): once a delivery ended, well or not, none is needed
+    again (a retried delivery prepares anew)."""
     shutil.rmtree(prepared_folder(warehouse), ignore_errors=True)
 
 

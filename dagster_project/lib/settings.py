@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -33,8 +33,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 ENV_PREFIX = "C360_"
 
 
-# The repeat-purchase models of lib/clv.py (TRANSACTION_MODELS), named here so settings need not import lifetimes.
-CLV_MODELS = ("bgnbd", "paretonbd", "mbgnbd")
+# The repeat-purchase models lib/clv.py fits (lib/lifetimes_fitters.py holds a lifetimes class for each).
+ClvModel = Literal["bgnbd", "paretonbd", "mbgnbd"]
+CLV_MODELS: tuple[str, ...] = get_args(ClvModel)
 
 
 class SettingsError(ValueError):
@@ -86,7 +87,7 @@ class Settings(BaseSettings):
     as_of: Annotated[date | None, BeforeValidator(_empty_is_none)] = Field(
         None, description="Observation end (YYYY-MM-DD); empty = latest event date loaded."
     )
-    clv_model: Annotated[Literal["bgnbd", "paretonbd", "mbgnbd"], BeforeValidator(_lower_word)] = Field(
+    clv_model: Annotated[ClvModel, BeforeValidator(_lower_word)] = Field(
         "bgnbd", description="Repeat-purchase model: bgnbd, paretonbd or mbgnbd."
     )
     clv_time_unit: Annotated[Literal["day", "week"], BeforeValidator(_lower_word)] = Field(
