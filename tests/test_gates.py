@@ -128,8 +128,9 @@ def test_a_raw_file_validated_in_chunks_gets_the_verdict_of_the_whole_file(tmp_p
     def gate(chunk_rows: int, warehouse: Path) -> tuple[GateResult, list[tuple]]:
         monkeypatch.setattr(gates, "RAW_GATE_CHUNK_ROWS", chunk_rows)
         with duckdb.connect(str(warehouse)) as connection:
-            load_family(connection, tmp_path / "raw", FAMILIES_BY_NAME["purchases"], 0.05)
-            [result] = gates.gate_raw_family(connection, "purchases", parameters)
+            gate = gates.RawGate.for_family("purchases", parameters)
+            load = load_family(connection, tmp_path / "raw", FAMILIES_BY_NAME["purchases"], 0.05, gate=gate)
+            [result] = load.verdicts
             quarantined = connection.execute(
                 "select row_number, column_name, value, raw_record from raw._quarantine order by row_number"
             ).fetchall()

@@ -6,13 +6,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
+import duckdb
 
 from dagster_project.defs.exports import SEGMENTS
 from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource, WarehouseResource
+from dagster_project.lib import gates
 from dagster_project.lib.contracts import FAMILIES, Family
 from dagster_project.lib.delivery import recover
+from dagster_project.lib.expectations import GateResult
 from dagster_project.lib.ingest import load_family
-from dagster_project.lib.opt_outs import honour
+from dagster_project.lib.opt_outs import honour, new_opt_outs
 
 
 def ingest_asset(family: Family) -> dg.AssetsDefinition:
@@ -25,7 +28,9 @@ def ingest_asset(family: Family) -> dg.AssetsDefinition:
         description=(
             f"One row per {family.name} row delivered in <raw_dir>/{family.name}/<source_system>/*.csv|.csv.gz|"
             f".parquet, parsed in the source's dialect, with lineage. {family.description} "
-            "Each file loads once (content-hash ledger raw._load_log); unparseable rows go to raw._quarantine."
+            "Each file loads once (content-hash ledger raw._load_log); unparseable rows go to raw._quarantine. "
+            f"Each file's rows are validated with suite expectations/raw_{family.name}.json before they commit: "
+            "a file that fails is rejected (its failing rows to raw._quarantine) and its raw_gate check fails."
         ),
     )
     def ingest(
@@ -36,28 +41,53 @@ def ingest_asset(family: Family) -> dg.AssetsDefinition:
         for line in recover(config.warehouse, config.export_dir, config.serving):
             context.log.warning(line)
         loaded_at = datetime.now(UTC).replace(tzinfo=None)
+        run_id = context.run.run_id
         applied: dict[str, Any] = {}
+        rejected_opt_outs: dict[str, set[int]] = {}
+
+        def on_verdict(file_connection: duckdb.DuckDBPyConnection, verdict: GateResult) -> None:
+            """In the file's transaction: log the verdict; a consents file the gate rejects is about to leave
+            raw, and the opt-outs among its rows are kept to be honoured all the same (the safe side)."""
+            gates.record(file_connection, run_id, [verdict], loaded_at)
+            if family.name == "consents" and not verdict.success:
+                for channel, customers in new_opt_outs(file_connection, loaded_at).items():
+                    rejected_opt_outs[channel] = rejected_opt_outs.get(channel, set()) | customers
+
         with warehouse.connect() as connection:
-            load = load_family(connection, config.raw_dir, family, config.max_quarantine_share, loaded_at)
-            if family.name == "consents" and load.rows_loaded:
-                # Before anything can fail: what is already delivered honours the opt-outs just loaded.
+            gates.ensure_gate_tables(connection)
+            load = load_family(
+                connection,
+                config.raw_dir,
+                family,
+                config.max_quarantine_share,
+                loaded_at,
+                gate=gates.RawGate.for_family(family.name, gates.raw_parameters(config, loaded_at)),
+                on_verdict=on_verdict,
+            )
+            if family.name == "consents" and (load.rows_loaded or rejected_opt_outs):
+                # Before anything can fail: what is already delivered honours the opt-outs just delivered.
                 honoured = honour(
                     connection,
                     loaded_at,
                     config.export_dir,
                     config.serving,
                     {segment.name: segment.channel for segment in SEGMENTS},
+                    also=rejected_opt_outs,
                 )
                 if honoured.removed:
                     context.log.warning(honoured.summary())
                 applied = {"opt_outs_applied_to_delivered": dg.MetadataValue.json(honoured.removed)}
+        if load.verdicts:
+            gates.write_report(config.export_dir / "validation", run_id, load.verdicts, loaded_at)
         for outcome in load.files:
             if outcome.status == "loaded":
                 context.log.info(f"{outcome.relative_path}: {outcome.rows_loaded} rows loaded")
             if outcome.message:
-                log = {"rejected": context.log.error, "loaded": context.log.warning}.get(
-                    outcome.status, context.log.info
-                )
+                log = {
+                    "rejected": context.log.error,
+                    "failed_gate": context.log.error,
+                    "loaded": context.log.warning,
+                }.get(outcome.status, context.log.info)
                 log(outcome.message)
         rejected = load.with_status("rejected")
         if rejected:

@@ -15,16 +15,22 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import duckdb
-import numpy as np
-import pandas as pd
 
 from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource, WarehouseResource
 from dagster_project.lib import offers
+from dagster_project.lib.lazy import lazy_module
 from dagster_project.lib.warehouse import scalar, write_python_marts
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+else:
+    np = lazy_module("numpy")
+    pd = lazy_module("pandas")
 
 TRAINING = dg.AssetKey(["intermediate", "int_offer_training"])
 CANDIDATES = dg.AssetKey(["intermediate", "int_offer_candidates"])
@@ -84,7 +90,7 @@ def _specs() -> list[dg.AssetSpec]:
     ]
 
 
-def _fit_row(model_version: str, fit_id: str, kind: str, rows: pd.DataFrame, model: offers.UpliftModel,
+def _fit_row(model_version: str, fit_id: str, kind: str, rows: "pd.DataFrame", model: offers.UpliftModel,
              seconds: float, as_of: date | None, at: datetime) -> dict:  # fmt: skip
     control = int(rows["is_control"].sum())
     return {
@@ -252,8 +258,8 @@ def offer_model(
             )
 
 
-def _fit_and_score(training: pd.DataFrame, connection: duckdb.DuckDBPyConnection, as_of: date | None,
-                   at: datetime, frames: dict[str, pd.DataFrame],
+def _fit_and_score(training: "pd.DataFrame", connection: duckdb.DuckDBPyConnection, as_of: date | None,
+                   at: datetime, frames: "dict[str, pd.DataFrame]",
                    metadata: dict[str, dict[str, Any]]) -> tuple[str, bool, str]:  # fmt: skip
     """Backtest, then (when the backtest beats random) the production fit and the scores, into `frames`;
     returns the production model's version, whether it ranks the offers, and the status line."""

@@ -3,6 +3,7 @@ matching did. Raw gates stop dbt; mart gates stop what reads the marts (the dbt 
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -16,7 +17,7 @@ from dagster_project.defs.resources import (
 )
 from dagster_project.lib import dbt_builds, gates
 from dagster_project.lib.contracts import FAMILIES
-from dagster_project.lib.expectations import GateResult, mart_suites
+from dagster_project.lib.expectations import GateResult, mart_suites, verdict_summary
 from dagster_project.lib.identity_quality import measure, record, scores_as_dict
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import scalar
@@ -67,33 +68,50 @@ def gate_check(
             if results
             else None
         )
-        failed = [result for result in results if not result.success]
-        return dg.AssetCheckResult(
-            passed=not failed,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description="; ".join(result.summary() for result in failed) or None,
-            metadata={
-                "batches_checked": len(results),
-                "batches_failed": len(failed),
-                "rows_checked": sum(result.rows for result in results),
-                "failures": dg.MetadataValue.json([result.as_dict() for result in failed]),
-                "report": str(report) if report else "",
-            },
-        )
+        return verdicts_check_result([result.as_dict() for result in results], report)
 
     return check
 
 
-def raw_gate(family: str) -> dg.AssetChecksDefinition:
-    return gate_check(
-        dg.AssetKey(["raw", family]),
-        "raw_gate",
-        f"Suite expectations/raw_{family}.json on each newly loaded {family} file; a failing file is rejected "
-        "(rows out of raw, failing rows to raw._quarantine) and dbt does not run.",
-        lambda connection, config, at, _run_id: gates.gate_raw_family(
-            connection, family, gates.raw_parameters(config, at)
-        ),
+def verdicts_check_result(verdicts: list[dict[str, Any]], report: Path | None) -> dg.AssetCheckResult:
+    """A gate's asset check result from its verdicts (GateResult.as_dict()): passed only if every batch did."""
+    failed = [verdict for verdict in verdicts if not verdict["success"]]
+    return dg.AssetCheckResult(
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(verdict_summary(verdict) for verdict in failed) or None,
+        metadata={
+            "batches_checked": len(verdicts),
+            "batches_failed": len(failed),
+            "rows_checked": sum(verdict["rows"] for verdict in verdicts),
+            "failures": dg.MetadataValue.json(failed),
+            "report": str(report) if report else "",
+        },
     )
+
+
+def raw_gate(family: str) -> dg.AssetChecksDefinition:
+    """Reports (read-only) the verdicts ingest logged for this run's new files of the family."""
+    suite = f"raw_{family}"
+
+    @dg.asset_check(
+        asset=dg.AssetKey(["raw", family]),
+        name="raw_gate",
+        blocking=True,
+        pool=WAREHOUSE_POOL,
+        description=f"Suite expectations/{suite}.json on each newly loaded {family} file, applied by ingest "
+        "before the file commits: a failing file is rejected (none of its rows load, failing rows to "
+        "raw._quarantine) and this check fails, so dbt does not run.",
+    )
+    def check(
+        context: dg.AssetCheckExecutionContext, settings: SettingsResource, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        with warehouse.connect() as connection:
+            verdicts = gates.logged_verdicts(connection, context.run.run_id, suite)
+        report = settings.get().export_dir / "validation" / f"{context.run.run_id}.md"
+        return verdicts_check_result(verdicts, report if verdicts else None)
+
+    return check
 
 
 # Gated marts that may be absent from a run for a stated reason (a warning instead of a verdict).

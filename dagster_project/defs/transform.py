@@ -52,7 +52,7 @@ class Translator(DagsterDbtTranslator):
         return fqn[1]
 
 
-MANIFEST = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+MANIFEST = dbt_builds.read_manifest(dbt_project.manifest_path)
 RELATIONS = {
     unique_id: f'"{node["schema"]}"."{node["alias"]}"'
     for unique_id, node in MANIFEST["nodes"].items()
@@ -147,7 +147,7 @@ def _dbt_step(name: str, description: str, selector: str) -> dg.AssetsDefinition
 
     build.__doc__ = description
     return dbt_assets(
-        manifest=dbt_project.manifest_path,
+        manifest=MANIFEST,
         dagster_dbt_translator=Translator(),
         pool=WAREHOUSE_POOL,
         name=name,

@@ -13,7 +13,9 @@ import hashlib
 import json
 import shutil
 from datetime import datetime
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -90,3 +92,14 @@ def share_partial_parse(target: Path) -> None:
     if newest is not None and (not own.exists() or newest.stat().st_mtime > own.stat().st_mtime):
         target.mkdir(parents=True, exist_ok=True)
         shutil.copy2(newest, own)
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """dbt's manifest.json, parsed once per process and version of the file (1.7 MB: the code location's
+    modules and dagster-dbt all read it while loading)."""
+    return _parsed_manifest(path.resolve(), path.stat().st_mtime_ns)
+
+
+@cache
+def _parsed_manifest(path: Path, modified_ns: int) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))

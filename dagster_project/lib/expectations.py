@@ -17,12 +17,14 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
+from dagster_project.lib.lazy import lazy_module
 from dagster_project.paths import EXPECTATIONS_DIR, SEEDS_DIR
 
 if TYPE_CHECKING:
     import great_expectations as gx
+    import pandas as pd
+else:
+    pd = lazy_module("pandas")
 
 
 @cache
@@ -82,9 +84,7 @@ class GateResult:
         return [outcome for outcome in self.outcomes if not outcome.success]
 
     def summary(self) -> str:
-        verdict = "passed" if self.success else "FAILED"
-        head = f"{self.target}: suite {self.suite} {verdict} ({len(self.outcomes)} expectations, {self.rows} rows)"
-        return "; ".join([head, *(failure.describe() for failure in self.failures)])
+        return verdict_summary(self.as_dict())
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -115,6 +115,16 @@ class GateResult:
                 f"| {outcome.expectation} | {outcome.column or ''} | {'pass' if outcome.success else 'FAIL'} | {unexpected} |"
             )
         return "\n".join(lines) + "\n"
+
+
+def verdict_summary(verdict: dict[str, Any]) -> str:
+    """One line for a verdict (GateResult.as_dict(), or a row of raw._gate_log): counts, never values."""
+    outcome = "passed" if verdict["success"] else "FAILED"
+    head = (
+        f"{verdict['target']}: suite {verdict['suite']} {outcome} "
+        f"({verdict['expectations']} expectations, {verdict['rows']} rows)"
+    )
+    return "; ".join([head, *verdict["failures"]])
 
 
 def suite_path(name: str, directory: Path = EXPECTATIONS_DIR) -> Path:

@@ -35,11 +35,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 import yaml
+
+from dagster_project.lib import dbt_builds
+from dagster_project.lib.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy_module("pandas")
 
 DELIMITER = ";"
 DECIMAL = ","
@@ -98,7 +105,7 @@ def consent_channels(dbt_project_file: Path) -> list[str]:
 
 def segments_from_manifest(manifest_path: Path, consent_channels: list[str]) -> list[Segment]:
     """Every model tagged `segment` in dbt's manifest, with its meta checked."""
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = dbt_builds.read_manifest(manifest_path)
     segments = []
     for node in manifest["nodes"].values():
         if node["resource_type"] != "model" or "segment" not in node.get("tags", []):

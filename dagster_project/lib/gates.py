@@ -1,10 +1,11 @@
 """The data-quality gates on warehouse tables (docs/delivery.md): batches read from DuckDB, validated with the suites
 of lib/expectations.py, verdicts logged in raw._gate_log and written as a Markdown report.
 
-Raw gate: each newly loaded file is validated on its own rows before dbt reads them. A file that fails is
-treated like a rejected file: its rows leave raw.<family>, the rows each failed expectation names go to
-raw._quarantine (file, row, column, the expectation as reason, the whole record), the ledger says why, and
-the file is tried again (and fails again) on every run until it is corrected or removed.
+Raw gate (RawGate): each file's rows are validated by ingest before the file's commit, and a file that fails
+is rejected there like any rejected file (lib/ingest.py is the one writer of raw, the quarantine and the
+ledger): none of its rows load, the rows each failed expectation names go to raw._quarantine (file, row,
+column, the expectation as reason, the whole record), the ledger says why, and the file is tried again (and
+fails again) on every run until it is corrected or removed. The raw gate asset check reports those verdicts.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 
 from dagster_project.lib import dbt_builds
 from dagster_project.lib.expectations import (
@@ -31,10 +32,15 @@ from dagster_project.lib.expectations import (
     suite_path,
     validate,
 )
-from dagster_project.lib.ingest import LOAD_LOG, QUARANTINE
+from dagster_project.lib.lazy import lazy_module
 from dagster_project.lib.settings import Settings
-from dagster_project.lib.warehouse import has_table, transaction
+from dagster_project.lib.warehouse import has_table
 from dagster_project.paths import SEEDS_DIR
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy_module("pandas")
 
 GATE_LOG = "raw._gate_log"
 VOCABULARY_SEED = SEEDS_DIR / "vocabulary.csv"
@@ -122,6 +128,18 @@ def record(
         )
 
 
+def logged_verdicts(connection: duckdb.DuckDBPyConnection, run_id: str, suite: str) -> list[dict[str, Any]]:
+    """The verdicts run `run_id` logged with `suite`, in order, as GateResult.as_dict() gives them."""
+    ensure_gate_tables(connection)
+    rows = connection.execute(
+        f"select suite, target, success, rows, expectations, failures from {GATE_LOG} "
+        "where run_id = $run and suite = $suite order by checked_at, target",
+        {"run": run_id, "suite": suite},
+    ).fetchall()
+    fields = ("suite", "target", "success", "rows", "expectations", "failures")
+    return [dict(zip(fields, (*row[:5], json.loads(row[5])), strict=True)) for row in rows]
+
+
 def write_report(directory: Path, run_id: str, results: list[GateResult], at: datetime) -> Path:
     """Append the verdicts to the run's Markdown report, <directory>/<run_id>.md."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -149,147 +167,88 @@ def with_vocabulary_codes(frame: pd.DataFrame, vocabulary: dict[str, str]) -> pd
     return frame
 
 
-def gate_raw_family(
-    connection: duckdb.DuckDBPyConnection,
-    family: str,
-    parameters: dict[str, Any],
-    directory: Path | None = None,
-) -> list[GateResult]:
-    """Validate every loaded, not yet gated file of raw.<family> with suite raw_<family>; reject those that fail.
-    A batch holds only the columns the suite reads; a row-wise suite (all raw suites) runs on chunks of
+@dataclass(frozen=True)
+class RawGate:
+    """Suite raw_<family> on one file's rows of raw.<family>. Ingest (lib/ingest.py) calls `judge` after
+    inserting a file's rows and before committing them, and rejects the file when it fails; this module only
+    judges. A batch holds only the columns the suite reads; a row-wise suite (all raw suites) runs on chunks of
     RAW_GATE_CHUNK_ROWS rows, so memory does not grow with the file."""
-    ensure_gate_tables(connection)
-    suite = load_suite(suite_path(f"raw_{family}"))
-    vocabulary: dict[str, str] = dict(suite.meta.get("vocabulary", {}))
-    table_columns = {row[0] for row in connection.execute(f"describe raw.{family}").fetchall()}
-    read = [column for column in [*referenced_columns(suite), *vocabulary] if column in table_columns]
-    selected = ", ".join(f'"{column}"' for column in dict.fromkeys(["_row_number", *read]))
-    chunk_rows = RAW_GATE_CHUNK_ROWS if is_row_wise(suite) else None
-    pending = connection.execute(
-        f"""
-        select file_hash, any_value(file_path) from {LOAD_LOG}
-        where family = $family and status = 'loaded' and gate_status is null
-        group by file_hash order by 2
-        """,
-        {"family": family},
-    ).fetchall()
-    results = []
-    for file_hash, file_path in pending:
-        target = f"raw.{family} {file_path}"
+
+    family: str
+    suite: Any  # gx.ExpectationSuite
+    parameters: dict[str, Any]
+
+    @classmethod
+    def for_family(cls, family: str, parameters: dict[str, Any]) -> RawGate:
+        return cls(family, load_suite(suite_path(f"raw_{family}")), parameters)
+
+    @property
+    def vocabulary(self) -> dict[str, str]:
+        return dict(self.suite.meta.get("vocabulary", {}))
+
+    def judge(self, connection: duckdb.DuckDBPyConnection, file_hash: str, file_path: str) -> GateResult:
+        """The suite's verdict on the rows of raw.<family> from the file `file_hash`, read on `connection`
+        itself: inside ingest's transaction, where they are not yet committed."""
+        table_columns = {row[0] for row in connection.execute(f"describe raw.{self.family}").fetchall()}
+        wanted = [*referenced_columns(self.suite), *self.vocabulary]
+        selected = ", ".join(
+            f'"{column}"' for column in dict.fromkeys(["_row_number", *wanted]) if column in table_columns
+        )
+        target = f"raw.{self.family} {file_path}"
         batches = _batches(
             connection,
-            f"select {selected} from raw.{family} where _file_hash = $hash",
+            f"select {selected} from raw.{self.family} where _file_hash = $hash",
             {"hash": file_hash},
-            chunk_rows,
+            RAW_GATE_CHUNK_ROWS if is_row_wise(self.suite) else None,
         )
-        result = combined(
+        return combined(
             (
                 validate(
-                    with_vocabulary_codes(batch.set_index("_row_number"), vocabulary),
-                    suite,
+                    with_vocabulary_codes(batch.set_index("_row_number"), self.vocabulary),
+                    self.suite,
                     target,
-                    parameters,
+                    self.parameters,
                     failing_rows=True,
                 )
                 for batch in batches
             ),
-            suite,
+            self.suite,
             target,
         )
-        results.append(result)
-        if result.success:
-            connection.execute(
-                f"update {LOAD_LOG} set gate_status = 'passed' where file_hash = $hash and status = 'loaded'",
-                {"hash": file_hash},
+
+    def failing_rows(self, result: GateResult) -> list[tuple[int, str | None, str]]:
+        """(row number, column, reason) of each row each failed expectation names, the column as delivered
+        (a vocabulary column's code key `<column>_code` is judged, `<column>` was delivered)."""
+        delivered = {f"{column}_code": column for column in self.vocabulary}
+        return [
+            (
+                int(row),
+                delivered.get(failure.column, failure.column) if failure.column else None,
+                f"failed expectation {failure.expectation} (suite {result.suite})",
             )
-        else:
-            _reject_file(connection, family, file_hash, file_path, result, vocabulary)
-    return results
+            for failure in result.failures
+            for row in failure.unexpected_rows
+        ]
 
 
 def _batches(
     connection: duckdb.DuckDBPyConnection, query: str, parameters: dict[str, Any], chunk_rows: int | None
 ) -> Iterator[pd.DataFrame]:
     """The query's result as pandas frames of at most `chunk_rows` rows (one frame when None); at least one
-    frame, empty if the result is."""
-    with connection.cursor() as cursor:
-        cursor.execute(query, parameters)
-        if chunk_rows is None:
-            yield cursor.df()
+    frame, empty if the result is. Read on `connection` itself, so that it sees the connection's open
+    transaction (nothing else may run on it until the frames are read)."""
+    connection.execute(query, parameters)
+    if chunk_rows is None:
+        yield connection.df()
+        return
+    vectors = max(chunk_rows // DUCKDB_VECTOR_ROWS, 1)
+    first = True
+    while True:
+        batch = connection.fetch_df_chunk(vectors)
+        if batch.empty and not first:
             return
-        vectors = max(chunk_rows // DUCKDB_VECTOR_ROWS, 1)
-        first = True
-        while True:
-            batch = cursor.fetch_df_chunk(vectors)
-            if batch.empty and not first:
-                return
-            yield batch
-            first = False
-
-
-def _reject_file(
-    connection: duckdb.DuckDBPyConnection,
-    family: str,
-    file_hash: str,
-    file_path: str,
-    result: GateResult,
-    vocabulary: dict[str, str],
-) -> None:
-    """Take a failed file's rows out of raw.<family>, quarantine the rows each failed expectation names."""
-    quarantined = pd.DataFrame(
-        [
-            {
-                "row_number": int(row),
-                "column_name": failure.column,
-                "reason": f"failed expectation {failure.expectation} (suite {result.suite})",
-            }
-            for failure in result.failures
-            for row in failure.unexpected_rows
-        ],
-        columns=["row_number", "column_name", "reason"],
-    )
-    failing = connection.execute(
-        f"select * from raw.{family} where _file_hash = $hash and _row_number in (select unnest($rows))",
-        {"hash": file_hash, "rows": sorted(set(quarantined["row_number"].tolist()))},
-    ).df()
-    frame = with_vocabulary_codes(failing.set_index("_row_number"), vocabulary)
-    records = frame.drop(columns=[column for column in frame if column.endswith("_code")])
-    quarantined["raw_record"] = quarantined["row_number"].map(
-        lambda row: json.dumps(
-            {column: _text(value) for column, value in records.loc[row].items()}, ensure_ascii=False
-        )
-    )
-    quarantined["value"] = [
-        None if column is None or column not in frame else _text(frame.loc[row, column])
-        for row, column in zip(quarantined["row_number"], quarantined["column_name"], strict=True)
-    ]
-    message = f"{file_path}: rejected by the raw gate: " + "; ".join(
-        failure.describe() for failure in result.failures
-    )
-    with transaction(connection):
-        connection.execute(f"delete from raw.{family} where _file_hash = $hash", {"hash": file_hash})
-        connection.register("gate_quarantine", quarantined)
-        connection.execute(
-            f"""
-            insert into {QUARANTINE}
-            select $family, $system, $file, $hash, row_number, column_name, value, reason, raw_record,
-                current_timestamp
-            from gate_quarantine
-            """,
-            {"family": family, "system": file_path.split("/")[1], "file": file_path, "hash": file_hash},
-        )
-        connection.unregister("gate_quarantine")
-        connection.execute(
-            f"""
-            update {LOAD_LOG} set status = 'rejected', gate_status = 'failed', rows_loaded = 0, message = $message
-            where file_hash = $hash and status = 'loaded'
-            """,
-            {"hash": file_hash, "message": message},
-        )
-
-
-def _text(value: object) -> str | None:
-    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+        yield batch
+        first = False
 
 
 # ---------------------------------------------------------------------------------------------- marts

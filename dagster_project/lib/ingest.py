@@ -9,8 +9,14 @@ Every file is one unit of work in its own transaction:
     value missing), and a line the CSV reader cannot split, goes to ``raw._quarantine`` with file, row,
     column and reason, and the good rows load;
   * a file with a quarantined share above the threshold is rejected: its quarantine rows are kept for
-    diagnosis, none of its data rows load.
-Rejected files are logged as such and tried again on the next run; the caller fails the run.
+    diagnosis, none of its data rows load;
+  * with a raw gate (lib/gates.RawGate), the file's rows are validated after they are inserted and before the
+    file commits: a file that fails is rejected by the gate (status `failed_gate`; the ledger says rejected,
+    gate_status failed): none of its rows load, and the rows each failed expectation names go to the
+    quarantine. A file loaded earlier without a verdict is judged the same way first.
+Rejected files are logged as such and tried again on the next run; the caller fails the run (for a file the
+gate rejected, the raw gate asset check does, from the verdicts logged in raw._gate_log).
+This module is the one writer of raw.<family>, the quarantine and the ledger.
 
 Row numbers count data records from 1 (the header is not a record): row 1 is line 2 of a CSV file.
 """
@@ -21,17 +27,20 @@ import codecs
 import csv
 import gzip
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 
 from dagster_project.lib.contracts import LINEAGE_COLUMNS, Column, ColumnType, Family
 from dagster_project.lib.dialects import SourceDialect, dialect_for, load_dialects
 from dagster_project.lib.warehouse import one_row, scalar, transaction
+
+if TYPE_CHECKING:
+    from dagster_project.lib.gates import RawGate
 
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 TRUE_WORDS = ["true", "t", "1", "yes", "y", "sim", "s", "verdadeiro", "v"]
@@ -42,7 +51,9 @@ LIKELY_DELIMITERS = (",", ";", "\t", "|")
 HEAD_BYTES = 65536  # enough of a file's start to hold its header line
 QUARANTINE = "raw._quarantine"
 
-Status = Literal["loaded", "rejected", "already_loaded"]
+Status = Literal["loaded", "rejected", "already_loaded", "failed_gate"]
+# The ledger's word for a status, where it differs (a file the gate failed is a rejected file there).
+LEDGER_STATUS = {"failed_gate": "rejected"}
 
 
 @dataclass
@@ -57,6 +68,11 @@ class FileOutcome:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     message: str = ""
+    verdict: Any = None  # the raw gate's GateResult, when a gate judged the file
+
+    @property
+    def gate_status(self) -> str | None:
+        return None if self.verdict is None else ("passed" if self.verdict.success else "failed")
 
 
 @dataclass
@@ -79,6 +95,11 @@ class FamilyLoad:
     @property
     def rows_quarantined(self) -> int:
         return sum(outcome.rows_quarantined for outcome in self.files)
+
+    @property
+    def verdicts(self) -> list[Any]:
+        """The raw gate's verdicts on this ingest's files (GateResult), in load order."""
+        return [outcome.verdict for outcome in self.files if outcome.verdict is not None]
 
 
 class FileRejected(Exception):
@@ -117,7 +138,8 @@ def ensure_raw_tables(connection: duckdb.DuckDBPyConnection, family: Family) -> 
         )
         """
     )
-    # gate_status: null until the raw gate (lib/gates.py) has judged the file's rows, then passed / failed.
+    # gate_status: the raw gate's verdict on the file's rows (passed / failed); null for a file loaded without a
+    # gate, or by a version that judged files after their commit (judged on the next load with a gate).
     connection.execute(f"alter table {LOAD_LOG} add column if not exists gate_status varchar")
     connection.execute(
         f"""
@@ -335,6 +357,9 @@ class LoadContext:
     dialects: dict[str, SourceDialect]
     max_quarantine_share: float
     loaded_at: datetime
+    gate: RawGate | None = None
+    # Called with each verdict on the file's connection before the file commits (the caller logs it there).
+    on_verdict: Callable[[duckdb.DuckDBPyConnection, Any], None] | None = None
 
 
 def load_family(
@@ -343,18 +368,25 @@ def load_family(
     family: Family,
     max_quarantine_share: float,
     loaded_at: datetime | None = None,
+    gate: RawGate | None = None,
+    on_verdict: Callable[[duckdb.DuckDBPyConnection, Any], None] | None = None,
 ) -> FamilyLoad:
-    """Load every new file of a family; see the module docstring for the rules."""
+    """Load every new file of a family; see the module docstring for the rules. With `gate`, each file's rows
+    are judged before the file commits, and `on_verdict(connection, verdict)` runs in the same transaction."""
     context = LoadContext(
         raw_dir=raw_dir,
         family=family,
         dialects=load_dialects(raw_dir),
         max_quarantine_share=max_quarantine_share,
         loaded_at=loaded_at or datetime.now(UTC).replace(tzinfo=None),
+        gate=gate,
+        on_verdict=on_verdict,
     )
     ensure_raw_tables(connection, family)
     files, misplaced = discover_files(raw_dir, family)
     result = FamilyLoad(family.name, files=list(misplaced))
+    if gate is not None:
+        result.files.extend(_judge_unjudged_files(connection, context))
     for outcome in misplaced:
         _log(connection, context, outcome)
     hashes_this_run: dict[str, str] = {}
@@ -452,7 +484,7 @@ def _load_file(
             )
             outcome.rows_read = parsed_rows + structural_rejects
             outcome.rows_quarantined = bad_rows + structural_rejects
-            _quarantine(connection, common)
+            _quarantine(connection, common, UNPARSED_ROWS)
             share = outcome.rows_quarantined / outcome.rows_read if outcome.rows_read else 0.0
             if share > context.max_quarantine_share:
                 outcome.status = "rejected"
@@ -469,6 +501,7 @@ def _load_file(
                         f"{path}: {outcome.rows_quarantined} of {outcome.rows_read} rows quarantined "
                         f"({_quarantine_summary(connection)})"
                     )
+                _judge(connection, context, outcome, common)
             _log(connection, context, outcome)
     finally:
         _drop_load_tables(connection)
@@ -620,20 +653,142 @@ def _insert_rows(connection: duckdb.DuckDBPyConnection, family: Family, common: 
     )
 
 
-def _quarantine(connection: duckdb.DuckDBPyConnection, common: dict[str, object]) -> None:
+def _quarantine(
+    connection: duckdb.DuckDBPyConnection,
+    common: dict[str, object],
+    rows: str,
+    parameters: dict[str, object] | None = None,
+) -> None:
+    """Add to the quarantine the rows of query `rows` (row_number, column_name, value, reason, raw_record) as
+    rows of the file `common` describes: the one place that writes raw._quarantine."""
     connection.execute(
         f"""
-        insert into {QUARANTINE}
-        select $family, $source_system, $file, $hash, __row_number, error.column_name, error.value, error.reason,
-               __record, $at
-        from (select __row_number, __record, unnest(__errors) as error from _parsed where len(__errors) > 0)
-        union all
-        select $family, $source_system, $file, $hash, line - 1, column_name, null,
-               error_type || ': ' || error_message, csv_line, $at
-        from _extract_rejects
+        insert into {QUARANTINE} (family, source_system, file_path, file_hash, row_number, column_name, value,
+            reason, raw_record, quarantined_at)
+        select $family, $source_system, $file, $hash, row_number, column_name, value, reason, raw_record, $at
+        from ({rows})
         """,
-        common,
+        {**common, **(parameters or {})},
     )
+
+
+# The rows of the file being parsed that could not be parsed, and the lines the CSV reader could not split.
+UNPARSED_ROWS = """
+    select __row_number as row_number, error.column_name, error.value, error.reason, __record as raw_record
+    from (select __row_number, __record, unnest(__errors) as error from _parsed where len(__errors) > 0)
+    union all
+    select line - 1, column_name, null, error_type || ': ' || error_message, csv_line
+    from _extract_rejects
+"""
+
+
+def _failing_rows_query(family: Family) -> str:
+    """The rows of raw.<family> from file $hash that the gate's failures name ($rows, $columns, $reasons, one
+    entry per failure and row), with the failing column's value and the whole record as text (a decimal as
+    the shortest text of its value: 12.5, not 12.5000)."""
+    texts = {
+        column.name: f"row.{quote_identifier(column.name)}"
+        + ("::double" if column.type is ColumnType.DECIMAL else "")
+        + "::varchar"
+        for column in family.columns
+    }
+    record = ", ".join(f"{quote_identifier(name)} := {text}" for name, text in texts.items())
+    values = " ".join(f"when {_literal(name)} then {text}" for name, text in texts.items())
+    return f"""
+        select failing.row_number, failing.column_name, case failing.column_name {values} end as value,
+            failing.reason, to_json(struct_pack({record}))::varchar as raw_record
+        from (select unnest($rows) as row_number, unnest($columns) as column_name, unnest($reasons) as reason)
+            as failing
+        join raw.{quote_identifier(family.name)} as row
+            on row._file_hash = $hash and row._row_number = failing.row_number
+    """
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _judge(
+    connection: duckdb.DuckDBPyConnection,
+    context: LoadContext,
+    outcome: FileOutcome,
+    common: dict[str, object],
+) -> None:
+    """With a gate, judge the file's rows in raw (inserted, not committed); a file that fails leaves raw,
+    the rows the failures name go to the quarantine, and the outcome says so."""
+    if context.gate is None:
+        return
+    outcome.verdict = verdict = context.gate.judge(connection, outcome.file_hash, outcome.relative_path)
+    if context.on_verdict is not None:
+        context.on_verdict(connection, verdict)
+    if verdict.success:
+        return
+    failing = context.gate.failing_rows(verdict)
+    _quarantine(
+        connection,
+        common,
+        _failing_rows_query(context.family),
+        {
+            "rows": [row for row, _, _ in failing],
+            "columns": [column for _, column, _ in failing],
+            "reasons": [reason for _, _, reason in failing],
+        },
+    )
+    connection.execute(
+        f"delete from raw.{quote_identifier(context.family.name)} where _file_hash = $hash",
+        {"hash": outcome.file_hash},
+    )
+    outcome.status = "failed_gate"
+    outcome.rows_quarantined += len({row for row, _, _ in failing})
+    outcome.rows_loaded = 0
+    outcome.message = f"{outcome.relative_path}: rejected by the raw gate: " + "; ".join(
+        failure.describe() for failure in verdict.failures
+    )
+
+
+def _judge_unjudged_files(connection: duckdb.DuckDBPyConnection, context: LoadContext) -> list[FileOutcome]:
+    """Judge the files in raw without a verdict (loaded without a gate, or by a version that judged after the
+    commit), each in a transaction: an `already_loaded` outcome with the verdict, or `failed_gate`; their
+    ledger rows get the verdict."""
+    unjudged = connection.execute(
+        f"""
+        select file_hash, any_value(file_path), any_value(source_system)
+        from {LOAD_LOG}
+        where family = $family and status = 'loaded' and gate_status is null
+        group by file_hash order by 2
+        """,
+        {"family": context.family.name},
+    ).fetchall()
+    outcomes = []
+    for file_hash, file_path, source_system in unjudged:
+        outcome = FileOutcome(file_path, source_system, "already_loaded", file_hash)
+        common = {
+            "family": context.family.name,
+            "source_system": source_system,
+            "file": file_path,
+            "hash": file_hash,
+            "at": context.loaded_at,
+        }
+        with transaction(connection):
+            _judge(connection, context, outcome, common)
+            connection.execute(
+                f"""
+                update {LOAD_LOG} set gate_status = $gate, status = $status,
+                    rows_loaded = case when $rejected then 0 else rows_loaded end,
+                    rows_quarantined = rows_quarantined + $quarantined, message = coalesce($message, message)
+                where file_hash = $hash and status = 'loaded'
+                """,
+                {
+                    "gate": outcome.gate_status,
+                    "status": LEDGER_STATUS.get(outcome.status, "loaded"),
+                    "rejected": outcome.status == "failed_gate",
+                    "quarantined": outcome.rows_quarantined,
+                    "message": outcome.message or None,
+                    "hash": file_hash,
+                },
+            )
+        outcomes.append(outcome)
+    return outcomes
 
 
 def _quarantine_summary(connection: duckdb.DuckDBPyConnection) -> str:
@@ -658,14 +813,15 @@ def _quarantine_summary(connection: duckdb.DuckDBPyConnection) -> str:
 def _log(connection: duckdb.DuckDBPyConnection, context: LoadContext, outcome: FileOutcome) -> None:
     connection.execute(
         f"insert into {LOAD_LOG} (file_hash, family, source_system, file_path, status, rows_read, rows_loaded, "
-        "rows_quarantined, message, loaded_at) values ($hash, $family, $source_system, $file, $status, $read, "
-        "$loaded, $quarantined, $message, $at)",
+        "rows_quarantined, message, loaded_at, gate_status) values ($hash, $family, $source_system, $file, "
+        "$status, $read, $loaded, $quarantined, $message, $at, $gate)",
         {
             "hash": outcome.file_hash,
             "family": context.family.name,
             "source_system": outcome.source_system,
             "file": outcome.relative_path,
-            "status": outcome.status,
+            "status": LEDGER_STATUS.get(outcome.status, outcome.status),
+            "gate": outcome.gate_status,
             "read": outcome.rows_read,
             "loaded": outcome.rows_loaded,
             "quarantined": outcome.rows_quarantined,

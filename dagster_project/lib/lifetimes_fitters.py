@@ -20,7 +20,10 @@ class _WithoutHessian:
     kept only for standard errors (`summary`), which customer360 never reads; at a million customers it took
     as long as the optimisation. This is lifetimes' own optimisation (BaseFitter._fit: scipy's minimize on
     autograd's value and gradient, same start, tolerance and options) without that last step; the standard
-    errors lifetimes would derive from it are left unset."""
+    errors lifetimes would derive from it are left unset. Options such as BFGS's `hess_inv0` pass through
+    lifetimes' `fit(**kwargs)` to scipy."""
+
+    inverse_hessian_: np.ndarray | None = None
 
     _negative_log_likelihood: Callable[..., Any]  # the lifetimes fitter's own, which this class is mixed into
 
@@ -39,6 +42,10 @@ class _WithoutHessian:
         )
         if not output.success:
             raise ConvergenceError(f"The model did not converge: {output.message}")
+        # BFGS's estimate of the inverse Hessian at the optimum, symmetrised: handed to a fit of the same model
+        # on more customers as its hess_inv0 (lib/clv.py, _starting_point).
+        estimate = getattr(output, "hess_inv", None)
+        self.inverse_hessian_ = (estimate + estimate.T) / 2 if isinstance(estimate, np.ndarray) else None
         return output.x, output.fun, None
 
     def _compute_variance_matrix(self) -> None:

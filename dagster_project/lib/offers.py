@@ -23,11 +23,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+from dagster_project.lib.lazy import lazy_module
 
 if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
     from sklearn.ensemble import HistGradientBoostingClassifier
+else:
+    np = lazy_module("numpy")
+    pd = lazy_module("pandas")
+
 
 CUSTOMER_FEATURES = [  # dbt macro offer_customer_features(), in the same order
     "recency_bin",

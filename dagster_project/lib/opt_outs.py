@@ -19,14 +19,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from dagster_project.lib.exports import DELIMITER, SEGMENT_SCHEMA, swap_in, write_manifest
 from dagster_project.lib.gates import canonical_values, vocabulary_key
+from dagster_project.lib.lazy import lazy_module
 from dagster_project.lib.publish import attached, partial_name
 from dagster_project.lib.warehouse import has_table, scalar
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy_module("pandas")
 
 
 @dataclass(frozen=True)
@@ -109,11 +115,15 @@ def honour(
     export_dir: Path,
     serving: Path,
     segment_channels: Mapping[str, str],
+    also: Mapping[str, set[int]] | None = None,
 ) -> Honoured:
-    """Remove the customers of new_opt_outs from every export folder (rewritten and swapped in whole, its
-    manifest updated) and from the serving file's segment tables of the same channel (a new copy renamed
-    over it: readers keep their snapshot)."""
+    """Remove the customers of new_opt_outs, and those of `also` (channel -> customers: the opt-outs of a
+    file its raw gate rejected, read before its rows left raw), from every export folder (rewritten and
+    swapped in whole, its manifest updated) and from the serving file's segment tables of the same channel
+    (a new copy renamed over it: readers keep their snapshot)."""
     opted_out = new_opt_outs(connection, loaded_at)
+    for channel, customers in (also or {}).items():
+        opted_out[channel] = opted_out.get(channel, set()) | customers
     removed: dict[str, int] = {}
     if opted_out:
         for manifest in sorted(export_dir.glob("*/manifest.json")) if export_dir.is_dir() else []:

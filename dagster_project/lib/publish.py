@@ -23,7 +23,6 @@ is copied whole.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import uuid
@@ -36,6 +35,7 @@ from typing import Any
 
 import duckdb
 
+from dagster_project.lib import dbt_builds
 from dagster_project.lib.exports import SEGMENT_SCHEMA, PreparedSegment
 from dagster_project.lib.warehouse import one_row, scalar
 
@@ -85,7 +85,7 @@ Descriptions = Mapping[str, Mapping[str, str]]  # schema.table -> {"": the table
 def descriptions_from_manifest(manifest_path: Path) -> dict[str, dict[str, str]]:
     """schema.table -> its description ("") and its columns' descriptions, for every published dbt model and
     every source table (the marts Python assets write), from dbt's manifest."""
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = dbt_builds.read_manifest(manifest_path)
     described: dict[str, dict[str, str]] = {"marts.publication": dict(PUBLICATION_DESCRIPTIONS)}
     entries = [
         (node["schema"], node["alias"], node)
@@ -110,7 +110,7 @@ def descriptions_from_manifest(manifest_path: Path) -> dict[str, dict[str, str]]
 def keys_of_tables_built_by_parts(manifest_path: Path) -> dict[str, tuple[str, ...]]:
     """schema.table -> the key dbt replaces rows by, for the published incremental models that delete+insert
     by a unique key and stamp ROW_VERSION."""
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = dbt_builds.read_manifest(manifest_path)
     keys: dict[str, tuple[str, ...]] = {}
     for node in manifest["nodes"].values():
         config = node.get("config", {})

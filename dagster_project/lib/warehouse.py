@@ -6,10 +6,16 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
+
+from dagster_project.lib.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy_module("pandas")
 
 SCHEMAS = ("raw", "staging", "intermediate", "marts")
 # Seconds to wait before each new attempt while another process holds the file (a transient lock: a BI tool
