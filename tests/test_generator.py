@@ -78,3 +78,59 @@ def test_holding_back_the_last_day_splits_the_same_rows_into_a_dated_next_day_de
     assert set(pd.to_datetime(purchases["purchased_at"]).dt.date.astype(str)) == {"2025-12-30"}
     before = pd.read_csv(tmp_path / "split/raw/purchases/ecommerce/orders.csv.gz")
     assert pd.to_datetime(before["purchased_at"]).max() < pd.Timestamp("2025-12-30")
+
+
+def test_a_loyalty_club_without_shared_keys_is_added_and_leaves_every_other_file_as_it_was(tmp_path):
+    """With no_key_share, a share of the stores' buyers are in a loyalty club whose files hold no e-mail,
+    phone or CPF: its members (with truth), and the sales made with its card, taken from the store system's."""
+    generate(1500, seed=3, out=tmp_path / "plain")
+    generate(1500, seed=3, out=tmp_path / "club", no_key_share=0.3)
+    plain, club = tmp_path / "plain" / "raw", tmp_path / "club" / "raw"
+
+    compared = filecmp.dircmp(plain, club)
+    changed = sorted(
+        str(path.relative_to(club))
+        for path in club.rglob("*")
+        if path.is_file() and (not (plain / path.relative_to(club)).exists()
+                               or not filecmp.cmp(path, plain / path.relative_to(club), shallow=False))
+    )  # fmt: skip
+    assert not compared.left_only
+    assert changed == [
+        "customers/clube/socios.csv",
+        "purchases/clube/compras.csv",
+        "purchases/loja/vendas.csv",
+    ]
+
+    members = pd.read_csv(club / "customers/clube/socios.csv", dtype=str)
+    assert members[["document_id", "email", "phone", "loyalty_id"]].isna().all().all()
+    assert members[["full_name", "city", "postal_code"]].notna().mean().min() > 0.9
+    identity = pd.read_csv(tmp_path / "club" / "truth" / "identity.csv", dtype=str)
+    club_truth = identity[identity["source_system"] == "clube"]
+    assert set(club_truth["source_customer_id"]) == set(members["source_customer_id"])
+    # Every member is a store buyer: the person also has a store record.
+    store_people = set(identity.loc[identity["source_system"] == "loja", "person_id"])
+    assert set(club_truth["person_id"]) <= store_people
+
+    # A member's birth date is the person's (as the web shop has it), or it with day and month swapped.
+    web = pd.read_csv(club / "customers/ecommerce/customers.csv", dtype=str)
+    web_truth = identity[identity["source_system"] == "ecommerce"]
+    dates = (
+        members.merge(club_truth, on="source_customer_id")[["person_id", "birth_date"]]
+        .merge(web.merge(web_truth, on="source_customer_id")[["person_id", "birth_date"]], on="person_id")
+        .dropna()
+    )
+    club_dates, web_dates = pd.to_datetime(dates["birth_date_x"]), pd.to_datetime(dates["birth_date_y"])
+    same = club_dates == web_dates
+    swapped = (
+        (club_dates.dt.year == web_dates.dt.year)
+        & (club_dates.dt.month == web_dates.dt.day)
+        & (club_dates.dt.day == web_dates.dt.month)
+    )
+    assert len(dates) > 30 and (same | swapped).all() and swapped.sum() > 0 and not swapped.all()
+
+    def store_sales(raw):
+        return pd.read_csv(raw / "purchases/loja/vendas.csv", sep=";", encoding="latin-1", dtype=str)
+
+    card_sales = pd.read_csv(club / "purchases/clube/compras.csv", dtype=str)
+    assert len(card_sales) > 0 and set(card_sales["source_customer_id"]) <= set(members["source_customer_id"])
+    assert len(store_sales(club)) + len(card_sales) == len(store_sales(plain))

@@ -21,6 +21,13 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="write the last day's events as dated files in DIR/next_day/raw (the next delivery)",
     )
+    parser.add_argument(
+        "--no-key-share",
+        type=float,
+        default=0.0,
+        help="share of the stores' buyers also in a loyalty club whose files hold no e-mail, phone or CPF "
+        "(source system clube; default 0: no such source)",
+    )
     arguments = parser.parse_args(argv)
     started = time.perf_counter()
     summary = generate(
@@ -30,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
         arguments.end_date,
         arguments.years,
         arguments.hold_back_last_day,
+        arguments.no_key_share,
     )
     seconds = time.perf_counter() - started
     for relative, rows in summary["files"].items():

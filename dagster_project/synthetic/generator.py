@@ -6,6 +6,8 @@ Source systems (each knows the same people under its own ids):
   sac        service desk: customers and contacts on every channel, vocabulary in Portuguese
   crm        marketing platform: contacts, campaigns, campaign contacts, consents
   erp        product catalogue (Parquet)
+  clube      (with no_key_share > 0) an old store chain's loyalty club: members and the sales made with its
+             card, keeping no e-mail, phone or CPF - a name typed at the till, a birth date, an address
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from dagster_project.synthetic.campaigns import (
     simulate_campaigns,
     simulate_contacts,
 )
-from dagster_project.synthetic.people import make_people, source_records
+from dagster_project.synthetic.people import make_people, no_key_records, source_records
 from dagster_project.synthetic.writer import LEGACY_DIALECT, write_csv, write_legacy_csv, write_parquet
 
 CUSTOMER_COLUMNS = [
@@ -206,10 +208,63 @@ RECORD_NOISE = {
     "crm": {"cpf_missing": 0.7, "email_missing": 0.05, "phone_missing": 0.3, "address_missing": 0.3},
 }
 RECORD_OPTIONS = {"loja": {"upper_case": True, "loyalty_share": 0.6}}
+# The loyalty club without shared keys: how its records are written, where its files go, and the share of a
+# member's store sales made with the club card (the rest stay in the store system under its own record).
+NO_KEY_SYSTEM = "clube"
+NO_KEY_NOISE = {
+    "middle_initial": 0.4, "drop_middle_name": 0.2, "name_typo": 0.1, "upper_case": 0.6,
+    "birth_date_swapped": 0.1, "birth_date_missing": 0.1, "postal_code_missing": 0.05, "address_missing": 0.15,
+}  # fmt: skip
+NO_KEY_CUSTOMER_FILE = "customers/clube/socios.csv"
+NO_KEY_PURCHASE_FILE = "purchases/clube/compras.csv"
+NO_KEY_CARD_SHARE = 0.5
+NO_KEY_STREAM = 22  # its draws come from their own stream: every other file is the same with or without it
 CUSTOMER_FILES = {
     "ecommerce": "customers/ecommerce/customers.csv", "loja": "customers/loja/clientes.csv",
     "sac": "customers/sac/clientes_sac.csv", "crm": "customers/crm/contacts.csv",
 }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class NoKeyRecords:
+    """The loyalty club's records (a RecordBook), their card numbers, and per order the club record it was
+    filed under (-1: not a club sale)."""
+
+    book: RecordBook
+    ids: np.ndarray
+    order_record: np.ndarray
+
+
+def _no_key_records(
+    rng: np.random.Generator, people: pd.DataFrame, orders: pd.DataFrame, online: np.ndarray, share: float
+) -> NoKeyRecords:
+    """A `share` of the stores' buyers are club members; NO_KEY_CARD_SHARE of their store sales use the card."""
+    store_buyers = np.unique(orders["person"].to_numpy()[~online])
+    book = RecordBook(rng, people, store_buyers[rng.random(len(store_buyers)) < share], 0.0)
+    ids = np.char.add("CLB", np.char.zfill(rng.permutation(len(book.person)).astype(str), 7))
+    member_record = book.first_record[orders["person"].to_numpy()]
+    with_card = ~online & (member_record >= 0) & (rng.random(len(orders)) < NO_KEY_CARD_SHARE)
+    return NoKeyRecords(book, ids, np.where(with_card, member_record, -1))
+
+
+def _deliver_no_key_customers(
+    rng: np.random.Generator,
+    deliver: Delivery,
+    people: pd.DataFrame,
+    club: NoKeyRecords,
+    orders: pd.DataFrame,
+) -> None:
+    """The club's member file, in the canonical dialect (a record is delivered the day it is created)."""
+    sales = club.order_record >= 0
+    created, updated = _created_days(
+        rng, club.book, club.order_record[sales], orders["day"].to_numpy()[sales], deliver.window
+    )
+    members = no_key_records(rng, people, club.book.person, NO_KEY_NOISE)
+    members.insert(0, "source_customer_id", club.ids)
+    members["loyalty_id"] = None
+    members["created_at"] = deliver.window.timestamps(created)
+    members["updated_at"] = deliver.window.timestamps(updated)
+    deliver(NO_KEY_CUSTOMER_FILE, members[CUSTOMER_COLUMNS], write_csv, created)
 
 
 def _source_records(
@@ -286,15 +341,17 @@ def _deliver_customers(
     return frames, created_days
 
 
-def _deliver_purchases(deliver: Delivery, orders: pd.DataFrame, records: SourceRecords) -> None:
-    """The web shop's orders (gzipped CSV) and the stores' sales (legacy dialect)."""
+def _deliver_purchases(
+    deliver: Delivery, orders: pd.DataFrame, records: SourceRecords, club: NoKeyRecords | None
+) -> None:
+    """The web shop's orders (gzipped CSV), the stores' sales (legacy dialect) and the club card's sales."""
 
-    def purchases_of(mask: np.ndarray, system: str) -> pd.DataFrame:
+    def purchases_of(mask: np.ndarray, ids: np.ndarray, record: np.ndarray) -> pd.DataFrame:
         chosen = orders[mask]
         return pd.DataFrame(
             {
                 "order_id": chosen["order_id"].to_numpy(),
-                "source_customer_id": records.ids[system][records.order_record[mask]],
+                "source_customer_id": ids[record[mask]],
                 "purchased_at": deliver.window.timestamps(chosen["day"]),
                 "amount": chosen["amount"].to_numpy(),
                 "product_id": chosen["product_id"].to_numpy(),
@@ -307,16 +364,20 @@ def _deliver_purchases(deliver: Delivery, orders: pd.DataFrame, records: SourceR
         )
 
     online, order_days = records.online, orders["day"].to_numpy()
-    deliver(
-        "purchases/ecommerce/orders.csv.gz", purchases_of(online, "ecommerce"), write_csv, order_days[online]
-    )
-    store_sales = purchases_of(~online, "loja")
+    club_sale = np.zeros(len(orders), dtype=bool) if club is None else club.order_record >= 0
+    in_store = ~online & ~club_sale
+    web_orders = purchases_of(online, records.ids["ecommerce"], records.order_record)
+    deliver("purchases/ecommerce/orders.csv.gz", web_orders, write_csv, order_days[online])
+    store_sales = purchases_of(in_store, records.ids["loja"], records.order_record)
     store_sales["store_type"] = store_sales["store_type"].map(LEGACY_STORE_TYPES)
     deliver(
         "purchases/loja/vendas.csv", store_sales,
         partial(write_legacy_csv, renames=LEGACY_SALE_NAMES, timestamps=("purchased_at",), decimals=("amount", "cost")),
-        order_days[~online],
+        order_days[in_store],
     )  # fmt: skip
+    if club is not None:
+        club_sales = purchases_of(club_sale, club.ids, club.order_record)
+        deliver(NO_KEY_PURCHASE_FILE, club_sales, write_csv, order_days[club_sale])
 
 
 def _deliver_service(deliver: Delivery, service: pd.DataFrame, records: SourceRecords) -> None:
@@ -421,6 +482,7 @@ def _write_truth(
     truth: Path,
     people: pd.DataFrame,
     records: SourceRecords,
+    club: NoKeyRecords | None,
     latent: pd.DataFrame,
     persona: np.ndarray,
     campaigns: pd.DataFrame,
@@ -434,11 +496,14 @@ def _write_truth(
             pd.DataFrame(
                 {
                     "source_system": system,
-                    "source_customer_id": records.ids[system],
+                    "source_customer_id": ids,
                     "person_id": people["person_id"].to_numpy()[book.person],
                 }
             )
-            for system, book in records.books.items()
+            for system, book, ids in [
+                *((system, book, records.ids[system]) for system, book in records.books.items()),
+                *([(NO_KEY_SYSTEM, club.book, club.ids)] if club is not None else []),
+            ]
         ],
         ignore_index=True,
     )
@@ -458,13 +523,16 @@ def _write_truth(
 
 def generate(
     customers: int, seed: int, out: Path, end_date: str = "2025-12-31", years: int = 4,
-    hold_back_last_day: bool = False,
+    hold_back_last_day: bool = False, no_key_share: float = 0.0,
 ) -> dict:  # fmt: skip
     """Write the dataset; return the summary that is also written to truth/parameters.json.
 
     With `hold_back_last_day`, the events of the window's last day (and the customer records and consents
     created that day) are not in `<out>/raw` but in `<out>/next_day/raw`, as dated files of the same systems:
     copying them into raw/ is the next day's delivery. The truth describes the whole window.
+    With `no_key_share` > 0, that share of the stores' buyers are also members of the loyalty club (source
+    system `clube`, no shared key), some of their store sales made with its card; its draws come from a stream
+    of their own, so every file but the store sales (less the club's) is the same as without it.
     Every random draw comes from one generator in a fixed order: the same seed gives the same files."""
     rng = np.random.default_rng(seed)
     end = np.datetime64(end_date)
@@ -492,22 +560,29 @@ def generate(
         .where(contacts["tracked"])
     )
     records = _source_records(rng, people, crm_book, orders, service, contacts)
+    club_rng = np.random.default_rng([seed, NO_KEY_STREAM])
+    club = (
+        _no_key_records(club_rng, people, orders, records.online, no_key_share) if no_key_share > 0 else None
+    )
 
     deliver = Delivery(out, window, end, hold_back_last_day)
     customer_frames, created_days = _deliver_customers(
         rng, deliver, people, records, orders, service, contacts
     )
-    _deliver_purchases(deliver, orders, records)
+    if club is not None:
+        _deliver_no_key_customers(club_rng, deliver, people, club, orders)
+    _deliver_purchases(deliver, orders, records, club)
     _deliver_service(deliver, service, records)
     _deliver_campaigns(deliver, campaigns, contacts, records)
     _deliver_consents(rng, deliver, records, customer_frames, created_days)
     deliver("products/erp/products.parquet", products, write_parquet)
     _write_sources_yml(out / "raw")
-    _write_truth(out / "truth", people, records, latent, persona, campaigns, contacts)
+    _write_truth(out / "truth", people, records, club, latent, persona, campaigns, contacts)
 
     summary = {
         "seed": seed,
         "customers": customers,
+        **({"no_key_share": no_key_share} if club is not None else {}),
         "window_start": str(window.start),
         "window_end": end_date,
         "purchase_model": model.as_dict(),

@@ -281,3 +281,58 @@ def write_address(rng: np.random.Generator, street: pd.Series, number: pd.Series
     for index, style in enumerate(styles[1:], start=1):
         written = written.where(choice != index, style)
     return written
+
+
+def _abbreviated_middle_name(rng: np.random.Generator, chosen: pd.DataFrame, share: float) -> pd.Series:
+    """First, middle and last name, the middle one cut to its initial ('Maria S. Costa') in a share."""
+    initial = chosen["middle_name"].str[0] + "."
+    middle = chosen["middle_name"].where(rng.random(len(chosen)) >= share, initial)
+    return chosen["first_name"] + " " + middle + " " + chosen["last_name"]
+
+
+def _day_and_month_swapped(rng: np.random.Generator, dates: pd.Series, share: float) -> pd.Series:
+    """Birth dates with day and month swapped in a share of those where both read as a month (day <= 12)."""
+    stamps = pd.to_datetime(dates)
+    year, month, day = stamps.dt.year, stamps.dt.month, stamps.dt.day
+    swap = ((day <= 12) & (day != month)).to_numpy() & (rng.random(len(dates)) < share)
+    swapped = pd.to_datetime(
+        pd.DataFrame({"year": year, "month": day.where(swap, month), "day": month.where(swap, day)})
+    )
+    return swapped.dt.date
+
+
+def no_key_records(
+    rng: np.random.Generator, people: pd.DataFrame, person_index: np.ndarray, noise: dict[str, float]
+) -> pd.DataFrame:
+    """Records of a system that keeps no shared key (an old store chain's loyalty club: a name typed at the
+    till, a birth date, an address; no e-mail, phone or CPF): the name with typos, its middle name cut to an
+    initial or left out, in capitals; the birth date sometimes with day and month swapped; the CEP written
+    with or without its dash."""
+    chosen = people.iloc[person_index].reset_index(drop=True)
+    count = len(chosen)
+    name = _abbreviated_middle_name(rng, chosen, noise["middle_initial"])
+    name = name.where(
+        rng.random(count) >= noise["drop_middle_name"], chosen["first_name"] + " " + chosen["last_name"]
+    )
+    name = _typo(rng, name, noise["name_typo"])
+    name = strip_accents(name).str.upper().where(rng.random(count) < noise["upper_case"], name)
+    birth_date = _day_and_month_swapped(rng, chosen["birth_date"], noise["birth_date_swapped"])
+    postal_code = chosen["postal_code"].where(
+        rng.random(count) < 0.5, chosen["postal_code"].str[:5] + "-" + chosen["postal_code"].str[5:]
+    )
+    return pd.DataFrame(
+        {
+            "person_id": chosen["person_id"],
+            "full_name": name,
+            "document_id": None,
+            "email": None,
+            "phone": None,
+            "birth_date": _missing(rng, birth_date, noise["birth_date_missing"]),
+            "city": chosen["city"],
+            "state": chosen["state"],
+            "postal_code": _missing(rng, postal_code, noise["postal_code_missing"]),
+            "address": _missing(
+                rng, write_address(rng, chosen["street"], chosen["house_number"]), noise["address_missing"]
+            ),
+        }
+    )
