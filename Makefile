@@ -19,7 +19,7 @@ BENCH_SEED ?= 42
 # make test's pytest-xdist workers; a module's tests share one worker, so its fixtures are built once.
 TEST_WORKERS ?= 2
 
-.PHONY: install run dev test lint lint-sql sample bench bench-clv clean
+.PHONY: install run dev test lint lint-sql sample bench bench-clv clean train-identity
 
 ## install: create .venv and install the pinned dependencies of requirements.lock (idempotent)
 install: $(INSTALLED)
@@ -84,3 +84,8 @@ sample: $(INSTALLED)
 
 clean:
 	rm -rf dbt/target dbt/logs data/*.duckdb data/*.duckdb.wal data/*_dbt exports .pytest_cache
+
+## train-identity: train the probabilistic identity model on the warehouse `make run` built (C360_WAREHOUSE)
+## and write it to C360_IDENTITY_MODEL (identity/model.json, committed with the code); see docs/identity.md
+train-identity: $(MANIFEST)
+	$(BIN)/python -m dagster_project.train_identity

@@ -8,13 +8,14 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from dagster_project.defs import automation, clv, exports, ingest, offers, quality, transform
+from dagster_project.defs import automation, clv, exports, identity, ingest, offers, quality, transform
 from dagster_project.defs.console import concise_console
 from dagster_project.defs.resources import resources
 
 defs = dg.Definitions.merge(
     ingest.defs,
     transform.defs,
+    identity.defs,
     clv.defs,
     offers.defs,
     quality.defs,

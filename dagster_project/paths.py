@@ -6,3 +6,4 @@ ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = ROOT / "dbt"
 SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 EXPECTATIONS_DIR = ROOT / "expectations"
+IDENTITY_MODEL = ROOT / "identity" / "model.json"  # the probabilistic identity model (make train-identity)

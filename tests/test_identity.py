@@ -14,8 +14,9 @@ import pandas as pd
 import phonenumbers
 import pytest
 
+from dagster_project.defs.identity import identity_probabilistic_links
 from dagster_project.defs.resources import DBT_PROJECT_DIR, dbt_executable
-from dagster_project.defs.transform import dbt_models
+from dagster_project.defs.transform import dbt_identity_inputs, dbt_models
 from dagster_project.synthetic import generate
 from dagster_project.synthetic.people import cpf_check_digits, digits_to_text
 from tests.conftest import run_pipeline
@@ -232,7 +233,10 @@ def test_a_record_linking_two_customers_merges_them_and_ids_stay_stable(identity
 
     # Ingest and the dbt models up to the marts that do not need CLV: where identity lives.
     assert run_pipeline(
-        raw, warehouse, dg.AssetSelection.groups("ingest") | dg.AssetSelection.assets(dbt_models)
+        raw,
+        warehouse,
+        dg.AssetSelection.groups("ingest")
+        | dg.AssetSelection.assets(dbt_identity_inputs, identity_probabilistic_links, dbt_models),
     ).success
     # Staging was built incrementally (same code and settings as the first build): the changed records only.
     builds = query(
@@ -362,6 +366,8 @@ def test_incremental_identity_splits_blocks_and_unblocks_as_a_rebuild_would(iden
         return {**row, "updated_at": "2026-10-01 00:00:00", **changes}
 
     no_keys = dict(document_id=None, email=None, phone=None, postal_code=None, loyalty_id=None)
+    # ... and nothing the probabilistic pass could recognise the person by (name, birth date, address).
+    no_likeness = dict(full_name="Registro Sem Semelhança", birth_date=None, address=None)
     sharers = [
         {
             "source_customer_id": f"PARTILHA-{number}",
@@ -372,14 +378,19 @@ def test_incremental_identity_splits_blocks_and_unblocks_as_a_rebuild_would(iden
     ]  # 2 + 9 = 11 records share the e-mail: more than the cap of 10
     pd.DataFrame(
         [
-            version(moved.record_key, **{**no_keys, "email": "endereco.novo.2026@provedor.net"}),
-            version(emptied.record_key, **no_keys),
+            version(
+                moved.record_key, **{**no_keys, **no_likeness, "email": "endereco.novo.2026@provedor.net"}
+            ),
+            version(emptied.record_key, **no_keys, **no_likeness),
             *sharers,
         ],
         columns=CUSTOMER_COLUMNS,
     ).to_csv(raw / "customers/crm/day_1.csv", index=False)
     assert run_pipeline(
-        raw, warehouse, dg.AssetSelection.groups("ingest") | dg.AssetSelection.assets(dbt_models)
+        raw,
+        warehouse,
+        dg.AssetSelection.groups("ingest")
+        | dg.AssetSelection.assets(dbt_identity_inputs, identity_probabilistic_links, dbt_models),
     ).success
 
     def customer_of(record_key: str) -> int:
@@ -407,7 +418,10 @@ def test_incremental_identity_splits_blocks_and_unblocks_as_a_rebuild_would(iden
         columns=CUSTOMER_COLUMNS,
     ).to_csv(raw / "customers/crm/day_2.csv", index=False)
     assert run_pipeline(
-        raw, warehouse, dg.AssetSelection.groups("ingest") | dg.AssetSelection.assets(dbt_models)
+        raw,
+        warehouse,
+        dg.AssetSelection.groups("ingest")
+        | dg.AssetSelection.assets(dbt_identity_inputs, identity_probabilistic_links, dbt_models),
     ).success
     holders = [shared.record_key, shared.linked_record_key] + [
         f"crm:PARTILHA-{number}" for number in range(2, 10)

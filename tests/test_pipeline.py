@@ -144,6 +144,7 @@ def test_the_tests_left_to_make_test_pass_and_production_runs_leave_them_out(bui
     ran = {
         node["unique_id"]
         for step in (
+            "dbt_identity_inputs",
             "dbt_models",
             "dbt_models_after_clv",
         )  # the run's dbt target folders, beside the warehouse
@@ -200,7 +201,7 @@ def test_the_uniqueness_test_finds_a_repeated_key_and_nothing_else(built_sample,
 def test_dbt_models_report_their_row_counts_to_dagster(built):
     _, warehouse, result = built
     counted = {}
-    for step in ("dbt_models", "dbt_models_after_clv"):
+    for step in ("dbt_identity_inputs", "dbt_models", "dbt_models_after_clv"):
         for event in result.asset_materializations_for_node(step):
             counted[tuple(event.asset_key.path)] = event.metadata["dagster/row_count"].value
     assert len(counted) > 30

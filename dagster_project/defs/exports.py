@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 import dagster as dg
 import duckdb
 
-from dagster_project.defs.quality import GATED_MARTS, UNGATED_WHEN, dbt_code, gate_check
+from dagster_project.defs.quality import GATED_MARTS, UNGATED_WHEN, gate_check
 from dagster_project.defs.resources import (
     DBT_PROJECT_DIR,
     WAREHOUSE_POOL,
     SettingsResource,
     WarehouseResource,
+    dbt_code,
     dbt_project,
 )
 from dagster_project.lib import gates

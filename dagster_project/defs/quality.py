@@ -10,12 +10,12 @@ import dagster as dg
 import duckdb
 
 from dagster_project.defs.resources import (
-    DBT_PROJECT_DIR,
     WAREHOUSE_POOL,
     SettingsResource,
     WarehouseResource,
+    dbt_code,
 )
-from dagster_project.lib import dbt_builds, gates
+from dagster_project.lib import gates
 from dagster_project.lib.contracts import FAMILIES
 from dagster_project.lib.expectations import GateResult, mart_suites, verdict_summary
 from dagster_project.lib.identity_quality import measure, record, scores_as_dict
@@ -30,11 +30,6 @@ GATED_MARTS = tuple(mart_suites())
 Judge = Callable[[duckdb.DuckDBPyConnection, Settings, datetime, str], list[GateResult]]
 # Why there is nothing to judge this run (None: judge): the check then warns with the reason and logs no verdict.
 NotApplicable = Callable[[duckdb.DuckDBPyConnection], str | None]
-
-
-def dbt_code(config: Settings) -> str:
-    """The fingerprint of the dbt code and settings a run builds (row-count bands compare runs of the same)."""
-    return dbt_builds.fingerprint(DBT_PROJECT_DIR, config.dbt_vars())
 
 
 def gate_check(

@@ -109,3 +109,11 @@ def resources(overrides: Mapping[str, str] | None = None) -> dict[str, object]:
         "warehouse": WarehouseResource(settings=settings),
         "dbt": dbt_resource(),
     }
+
+
+def dbt_code(config: Settings) -> str:
+    """The fingerprint of the dbt code and of what else a build's result depends on (Settings.build_inputs):
+    a dbt step rebuilds from scratch when it changed; row-count bands compare runs of the same."""
+    from dagster_project.lib import dbt_builds
+
+    return dbt_builds.fingerprint(DBT_PROJECT_DIR, config.build_inputs())

@@ -16,10 +16,10 @@ from dagster_dbt.utils import select_unique_ids
 
 from dagster_project.defs.console import debug_logging
 from dagster_project.defs.resources import (
-    DBT_PROJECT_DIR,
     WAREHOUSE_POOL,
     SettingsResource,
     WarehouseResource,
+    dbt_code,
     dbt_project,
     environment,
     prepare_manifest_if_dev,
@@ -110,7 +110,7 @@ def _dbt_step(name: str, description: str, selector: str) -> dg.AssetsDefinition
     ) -> Iterator[Any]:
         config = settings.get()
         arguments = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(config.dbt_vars())]
-        code = dbt_builds.fingerprint(DBT_PROJECT_DIR, config.dbt_vars())
+        code = dbt_code(config)
         # Like every step, wait out a transient lock held by another process before dbt opens the warehouse.
         with warehouse.connect() as connection:
             full_refresh = dbt_builds.needs_full_refresh(connection, name, code)
@@ -148,6 +148,7 @@ def _dbt_step(name: str, description: str, selector: str) -> dg.AssetsDefinition
     build.__doc__ = description
     return dbt_assets(
         manifest=MANIFEST,
+        project=dbt_project,
         dagster_dbt_translator=Translator(),
         pool=WAREHOUSE_POOL,
         name=name,
@@ -155,8 +156,15 @@ def _dbt_step(name: str, description: str, selector: str) -> dg.AssetsDefinition
     )(build)
 
 
+dbt_identity_inputs = _dbt_step(
+    "dbt_identity_inputs",
+    "Seeds, staging and what the probabilistic identity pass reads (int_identity_person_features).",
+    selector="identity_inputs",
+)
 dbt_models = _dbt_step(
-    "dbt_models", "Seeds, staging, intermediate and the marts that do not need CLV.", selector="before_clv"
+    "dbt_models",
+    "The identity graph, the intermediate models and the marts that do not need CLV.",
+    selector="before_clv",
 )
 dbt_models_after_clv = _dbt_step(
     "dbt_models_after_clv",
@@ -165,4 +173,4 @@ dbt_models_after_clv = _dbt_step(
     selector="after_clv",
 )
 
-defs = dg.Definitions(assets=[dbt_models, dbt_models_after_clv])
+defs = dg.Definitions(assets=[dbt_identity_inputs, dbt_models, dbt_models_after_clv])

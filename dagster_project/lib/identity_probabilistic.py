@@ -1,17 +1,26 @@
-"""The probabilistic pass of identity resolution (issue 22, being built): a Fellegi-Sunter model with Splink on
-DuckDB, comparing person records on what a store till or a legacy system keeps when it has no e-mail, phone
-or CPF: first name and surname, birth date, postal code (CEP), street address, city, and the partial keys
-(a document number or a phone's last eight digits one typo away).
+"""The probabilistic pass of identity resolution (docs/identity.md): a Fellegi-Sunter model with Splink on DuckDB,
+comparing person records on what a store till or a legacy system keeps when it has no e-mail, phone or CPF:
+first name and surname, birth date, postal code (CEP), street address, city, and the partial keys (a document
+number or a phone's last eight digits one typo away).
 
 A record is one row of a relation with the columns of FEATURES (absent values null); `record_key` names it.
 The model's comparisons and blocking rules are here, once: training (`train`: u by random sampling, m by
-expectation maximisation, no labels) and prediction (`predict`) use the same settings.
+expectation maximisation, no labels), prediction (`predict`) and the pipeline's pass (`link`: the records of
+intermediate.int_identity_person_features compared with the committed model, incrementally, with the guards)
+use the same settings.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from dagster_project.lib.warehouse import has_table, scalar, transaction
 
 if TYPE_CHECKING:
     import duckdb
@@ -30,7 +39,8 @@ FEATURES = {
     "phone_tail": "the last eight digits of the phone",
 }
 # Pairs are generated only within a block (any of these rules): one rule per way a person's records can still
-# agree when others disagree.
+# agree when others disagree. A birth date alone is shared by about a hundred people per million records:
+# whether these blocks stay fast at millions of records is for `make bench` to show (docs/identity.md).
 BLOCKING_RULES = (
     ("birth_date",),
     ("postal_code",),
@@ -80,7 +90,7 @@ def settings() -> SettingsCreator:
             birth_date,
             cl.ExactMatch("postal_code").configure(term_frequency_adjustments=True),
             cl.LevenshteinAtThresholds("address", [1, 3]),
-            cl.JaroWinklerAtThresholds("city", [0.9]).configure(term_frequency_adjustments=True),
+            cl.ExactMatch("city").configure(term_frequency_adjustments=True),
             cl.DamerauLevenshteinAtThresholds("document", [1]),
             cl.ExactMatch("phone_tail"),
         ],
@@ -107,12 +117,14 @@ def train(connection: duckdb.DuckDBPyConnection, records: str, seed: int = 1) ->
     linker.training.estimate_u_using_random_sampling(max_pairs=RANDOM_PAIRS, seed=seed)
     for block in TRAINING_BLOCKS:
         linker.training.estimate_parameters_using_expectation_maximisation(block_on(*block))
-    return linker.misc.save_model_to_json()
+    model = linker.misc.save_model_to_json()
+    linker.table_management.delete_tables_created_by_splink_from_db()
+    return model
 
 
 def predict(
     connection: duckdb.DuckDBPyConnection, records: str, model: dict[str, Any], threshold: float
-) -> duckdb.DuckDBPyRelation:
+) -> list[tuple[str, str, float, float]]:
     """The record pairs of relation `records` the model gives a match probability of at least `threshold`:
     record_key_l, record_key_r, match_weight, match_probability."""
     from splink import DuckDBAPI, Linker
@@ -121,6 +133,323 @@ def predict(
     database = DuckDBAPI(connection=connection)
     linker = Linker(database.register(connection.sql(f"select * from {records}")), model)
     scored = linker.inference.predict(threshold_match_probability=threshold)
-    return connection.sql(
+    pairs = connection.execute(
         f"select {RECORD_KEY}_l, {RECORD_KEY}_r, match_weight, match_probability from {scored.physical_name}"
+    ).fetchall()
+    linker.table_management.delete_tables_created_by_splink_from_db()
+    return pairs
+
+
+# ------------------------------------------------------------------------------------- the pipeline's pass
+
+FEATURES_RELATION = "intermediate.int_identity_person_features"
+LINKS_TABLE = "intermediate.int_identity_probabilistic_links"
+STATE_TABLE = "intermediate.identity_probabilistic_state"
+CLUSTERS_RELATION = "intermediate.int_identity_clusters"
+# The exact pass's keys (int_identity_keys): the columns of FEATURES_RELATION that hold them; the first three
+# link two records alone, a phone or a CEP with the surname only records with compatible names.
+EXACT_KEYS = ("document_key", "email_key", "loyalty_key", "phone_key", "postal_code_surname")
+KEYS_LINKING_ALONE = EXACT_KEYS[:3]
+DECISIONS = ("link", "review", "household", "capped", "conflicting_document")
+# Two people of one household share surname, address, CEP, city and often the phone: evidence a Fellegi-Sunter
+# model counts as independent, so their pairs score high. As in the exact pass (names_compatible), a pair links
+# only if the first names are close (Jaro-Winkler >= 0.88: levels exact, >= 0.92, >= 0.88; or one is missing)
+# and the birth dates do not disagree beyond the comparison's levels (equal, day and month swapped, one typo,
+# within a year, or missing).
+HOUSEHOLD_CONDITION = "(gamma_first_name in (0, 1) or gamma_birth_date = 0)"
+HISTOGRAM_BINS = 10  # the match-probability histogram of the scored pairs, in tenths
+
+
+@dataclass(frozen=True)
+class LinkOptions:
+    """A pair links at `match_probability` or above; from `review_probability` up to it, it waits for a data
+    steward; a record whose links reach records of more than `max_clusters` existing clusters links to none."""
+
+    match_probability: float
+    review_probability: float
+    max_clusters: int
+    max_records_per_key: (
+        int  # C360_IDENTITY_MAX_RECORDS_PER_KEY: an exact key held by more records is blocked
     )
+
+
+@dataclass
+class LinkRun:
+    """What one pass did (counts only: no record is named)."""
+
+    mode: str  # full, incremental, or unchanged
+    records_compared: int = 0
+    pairs_kept: int = 0
+    decisions: dict[str, int] = field(default_factory=dict)
+    histogram: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_metadata(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _fingerprint(model: dict[str, Any], options: LinkOptions) -> str:
+    return hashlib.sha256(json.dumps([model, asdict(options)], sort_keys=True).encode()).hexdigest()
+
+
+def ensure_tables(connection: duckdb.DuckDBPyConnection) -> None:
+    connection.execute("create schema if not exists intermediate")
+    connection.execute(
+        f"""
+        create table if not exists {LINKS_TABLE} (
+            record_key varchar, linked_record_key varchar, match_weight double, match_probability double,
+            decision varchar, evidence varchar, linked_at timestamp
+        )
+        """
+    )
+    connection.execute(
+        f"create table if not exists {STATE_TABLE} (fingerprint varchar, compared_to timestamp, run_at timestamp)"
+    )
+
+
+def forget_links(connection: duckdb.DuckDBPyConnection) -> None:
+    """No model: no probabilistic link stands (the next pass with a model compares every record)."""
+    ensure_tables(connection)
+    with transaction(connection):
+        connection.execute(f"delete from {LINKS_TABLE}")
+        connection.execute(f"delete from {STATE_TABLE}")
+
+
+def _evidence_sql(model: dict[str, Any]) -> str:
+    """An SQL expression naming, for a scored pair, the level of each comparison that decided it (labels of
+    the model's levels, never values): 'first_name: Exact match on first_name; ...'."""
+    parts = []
+    for comparison in model["comparisons"]:
+        name = comparison["output_column_name"]
+        levels = [level for level in comparison["comparison_levels"] if not level.get("is_null_level")]
+        cases = " ".join(
+            f"when {len(levels) - 1 - index} then '{level['label_for_charts'].replace(chr(39), chr(39) * 2)}'"
+            for index, level in enumerate(levels)
+        )
+        parts.append(f"'{name}: ' || case gamma_{name} when -1 then 'missing' {cases} end")
+    return " || '; ' || ".join(parts)
+
+
+def link(
+    connection: duckdb.DuckDBPyConnection, model: dict[str, Any], options: LinkOptions, at: datetime
+) -> LinkRun:
+    """Compare the records of FEATURES_RELATION with the committed model and keep, in LINKS_TABLE, every pair
+    of at least options.review_probability with its decision: `link`, `review`, `household` (first names not
+    close, or birth dates far apart: HOUSEHOLD_CONDITION), `capped` (one side's links reach too many existing
+    clusters) or `conflicting_document` (both hold valid documents, and they differ).
+    The first pass, and a pass with another model or options, compares every record; later ones compare the
+    records loaded since (a new version or a new record) with all, replacing their pairs."""
+    from splink import DuckDBAPI, Linker
+
+    _quiet()
+    started = time.perf_counter()
+    ensure_tables(connection)
+    fingerprint = _fingerprint(model, options)
+    state = connection.execute(
+        f"select fingerprint, compared_to from {STATE_TABLE} order by run_at desc limit 1"
+    ).fetchone()
+    full = state is None or state[0] != fingerprint
+    compared_to = scalar(connection, f"select max(loaded_at) from {FEATURES_RELATION}")
+    changed = "true" if full else "loaded_at > $since"
+    since = {} if state is None or full else {"since": state[1]}
+    changed_count = scalar(connection, f"select count(*) from {FEATURES_RELATION} where {changed}", since)
+    run = LinkRun("full" if full else "incremental", records_compared=changed_count)
+    features = ", ".join([RECORD_KEY, *FEATURES])
+    database = DuckDBAPI(connection=connection)
+    everyone = database.register(connection.sql(f"select {features} from {FEATURES_RELATION}"))
+    linker = Linker(everyone, model)
+    if changed_count and full:
+        scored = linker.inference.predict(threshold_match_probability=options.review_probability)
+        pairs = [scored.physical_name]
+    elif changed_count:
+        for comparison in model["comparisons"]:
+            for level in comparison["comparison_levels"]:
+                if level.get("tf_adjustment_column"):
+                    linker.table_management.compute_tf_table(level["tf_adjustment_column"])
+        new = database.register(
+            connection.sql(f"select {features} from {FEATURES_RELATION} where {changed}", params=since)
+        )
+        old = database.register(
+            connection.sql(f"select {features} from {FEATURES_RELATION} where not ({changed})", params=since)
+        )
+        pairs = [
+            linker.inference.predict_between(
+                new, old, threshold_match_probability=options.review_probability
+            ).physical_name,
+            linker.inference.predict_within(
+                new, threshold_match_probability=options.review_probability
+            ).physical_name,
+        ]
+    else:
+        pairs = []
+    scored_pairs = " union all ".join(
+        f"select {RECORD_KEY}_l as record_key, {RECORD_KEY}_r as linked_record_key, match_weight, "
+        f"match_probability, {HOUSEHOLD_CONDITION} as household, {_evidence_sql(model)} as evidence "
+        f"from {name}"
+        for name in pairs
+    ) or (
+        "select null::varchar as record_key, null::varchar as linked_record_key, null::double as match_weight, "
+        "null::double as match_probability, null::boolean as household, null::varchar as evidence "
+        "where false"
+    )
+    connection.execute(f"create or replace temp table _scored as {scored_pairs}")
+    linker.table_management.delete_tables_created_by_splink_from_db()
+    _drop_pairs_joined_by_exact_keys(connection, options.max_records_per_key)
+    _decide(connection, options)
+    with_transaction_write(connection, full, changed, since, fingerprint, compared_to, at)
+    run.pairs_kept = scalar(connection, "select count(*) from _decided")
+    run.decisions = dict(connection.execute("select decision, count(*) from _decided group by 1").fetchall())
+    run.histogram = {
+        f"{low / HISTOGRAM_BINS:.1f}-{(low + 1) / HISTOGRAM_BINS:.1f}": count
+        for low, count in connection.execute(
+            f"select least(floor(match_probability * {HISTOGRAM_BINS}), {HISTOGRAM_BINS - 1})::int, count(*) "
+            "from _scored group by 1 order by 1"
+        ).fetchall()
+    }
+    for table in ("_scored", "_decided", "_exact_keys"):
+        connection.execute(f"drop table {table}")
+    run.seconds = round(time.perf_counter() - started, 3)
+    return run
+
+
+def _drop_pairs_joined_by_exact_keys(connection: duckdb.DuckDBPyConnection, max_records_per_key: int) -> None:
+    """Leave out of _scored the pairs the exact pass links already: those sharing a key that links alone
+    (KEYS_LINKING_ALONE) held by no more than max_records_per_key records (above, it is blocked and links
+    nothing). A shared phone or CEP with surname links only compatible names there (a middle name cut to an
+    initial is not): such pairs are compared here. _exact_keys keeps every exact key, for the cap."""
+    keys = " union all ".join(
+        f"select record_key, '{key}' as key_type, {key} as key_value, {key in KEYS_LINKING_ALONE} as links_alone "
+        f"from {FEATURES_RELATION} where {key} is not null"
+        for key in EXACT_KEYS
+    )
+    connection.execute(
+        f"""
+        create or replace temp table _exact_keys as
+        with keys as ({keys})
+        select * from keys
+        qualify count(*) over (partition by key_type, key_value) between 2 and $max_records
+        """,
+        {"max_records": max_records_per_key},
+    )
+    connection.execute(
+        """
+        delete from _scored
+        where exists (
+            select 1
+            from _exact_keys as own
+            inner join _exact_keys as other
+                on own.key_type = other.key_type and own.key_value = other.key_value
+            where
+                own.links_alone
+                and own.record_key = _scored.record_key and other.record_key = _scored.linked_record_key
+        )
+        """
+    )
+
+
+def _decide(connection: duckdb.DuckDBPyConnection, options: LinkOptions) -> None:
+    """_scored -> _decided: each pair's decision, the guards applied (a conflicting document first, then the
+    cap on the customers a record's links reach: clusters as the last build left them, else the records a
+    record shares exact keys with (_exact_keys), else the record alone)."""
+    clusters = (
+        f"select record_key, cluster_key from {CLUSTERS_RELATION}"
+        if has_table(connection, "intermediate", "int_identity_clusters")
+        else "select null::varchar as record_key, null::varchar as cluster_key where false"
+    )
+    connection.execute(
+        f"""
+        create or replace temp table _decided as
+        with documents as (
+            select record_key, document_key from {FEATURES_RELATION} where document_key is not null
+        ),
+        clusters as ({clusters}),
+        judged as (
+            select
+                scored.*,
+                left_document.document_key is not null and right_document.document_key is not null
+                    and left_document.document_key != right_document.document_key as conflicting_document
+            from _scored as scored
+            left join documents as left_document on scored.record_key = left_document.record_key
+            left join documents as right_document on scored.linked_record_key = right_document.record_key
+        ),
+        links as (
+            select record_key, linked_record_key from judged
+            where match_probability >= $match and not conflicting_document and not household
+        ),
+        directed as (
+            select record_key, linked_record_key from links
+            union all
+            select linked_record_key, record_key from links
+        ),
+        exact_groups as (
+            -- Before the graph is built (a first run), a record's customer is approximated by the records it
+            -- shares an exact key with: named by the smallest of them.
+            select own.record_key, min(other.record_key) as group_key
+            from _exact_keys as own
+            inner join _exact_keys as other on own.key_type = other.key_type and own.key_value = other.key_value
+            group by own.record_key
+        ),
+        reach as (
+            select
+                directed.record_key,
+                count(distinct coalesce(clusters.cluster_key, exact_groups.group_key, directed.linked_record_key))
+                    as clusters_reached
+            from directed
+            left join clusters on directed.linked_record_key = clusters.record_key
+            left join exact_groups on directed.linked_record_key = exact_groups.record_key
+            group by directed.record_key
+        ),
+        capped as (
+            select record_key from reach where clusters_reached > $max_clusters
+        )
+        select
+            judged.record_key,
+            judged.linked_record_key,
+            judged.match_weight,
+            judged.match_probability,
+            case
+                when judged.conflicting_document then 'conflicting_document'
+                when judged.household then 'household'
+                when judged.match_probability < $match then 'review'
+                when judged.record_key in (select record_key from capped)
+                    or judged.linked_record_key in (select record_key from capped) then 'capped'
+                else 'link'
+            end as decision,
+            judged.evidence
+        from judged
+        """,
+        {"match": options.match_probability, "max_clusters": options.max_clusters},
+    )
+
+
+def with_transaction_write(
+    connection: duckdb.DuckDBPyConnection,
+    full: bool,
+    changed: str,
+    since: dict[str, Any],
+    fingerprint: str,
+    compared_to: datetime | None,
+    at: datetime,
+) -> None:
+    """Replace the pairs of the compared records (all of them in a full pass) and record the state, at once."""
+    with transaction(connection):
+        if full:
+            connection.execute(f"delete from {LINKS_TABLE}")
+        else:
+            connection.execute(
+                f"""
+                delete from {LINKS_TABLE} where record_key in (
+                    select record_key from {FEATURES_RELATION} where {changed}
+                ) or linked_record_key in (select record_key from {FEATURES_RELATION} where {changed})
+                """,
+                since,
+            )
+        connection.execute(
+            f"insert into {LINKS_TABLE} select record_key, linked_record_key, match_weight, match_probability, "
+            "decision, evidence, $at from _decided",
+            {"at": at},
+        )
+        connection.execute(
+            f"insert into {STATE_TABLE} values ($fingerprint, $compared_to, $at)",
+            {"fingerprint": fingerprint, "compared_to": compared_to, "at": at},
+        )

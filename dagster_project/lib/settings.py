@@ -8,6 +8,7 @@ in ``dbt/``, receives the same absolute locations.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -29,6 +30,8 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from dagster_project.paths import IDENTITY_MODEL
 
 ENV_PREFIX = "C360_"
 
@@ -110,6 +113,26 @@ class Settings(BaseSettings):
         10,
         description="A match key shared by more source records than this is blocked as an over-merge risk.",
     )
+    identity_model: ResolvedPath = Field(
+        IDENTITY_MODEL,
+        description="The probabilistic identity model (Splink's JSON) the daily run predicts with; written by "
+        "make train-identity. Absent: the probabilistic pass links nothing and says so.",
+    )
+    identity_match_probability: Share = Field(
+        0.999,
+        description="A record pair the probabilistic pass scores at least this likely to be one person links "
+        "(docs/identity.md: chosen by measurement).",
+    )
+    identity_review_probability: Share = Field(
+        0.5,
+        description="Pairs from this probability up to C360_IDENTITY_MATCH_PROBABILITY wait in "
+        "marts.identity_review_queue for a data steward.",
+    )
+    identity_max_probabilistic_clusters: PositiveInt = Field(
+        2,
+        description="A record whose probabilistic links reach records of more than this many existing "
+        "customers links to none (an over-merge risk, reported).",
+    )
     identity_truth: Annotated[ResolvedPath | None, BeforeValidator(_empty_is_none)] = Field(
         None,
         description="Truth file (source_system, source_customer_id, person_id) to score matching against; "
@@ -184,6 +207,15 @@ class Settings(BaseSettings):
     )
 
     @model_validator(mode="after")
+    def _identity_probabilities_in_order(self) -> Settings:
+        if self.identity_review_probability > self.identity_match_probability:
+            raise ValueError(
+                f"{env_name('identity_review_probability')} ({self.identity_review_probability}) must not be "
+                f"above {env_name('identity_match_probability')} ({self.identity_match_probability})"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _service_style_shares_in_order(self) -> Settings:
         if self.service_style_self_service_share >= self.service_style_human_share:
             raise ValueError(
@@ -250,6 +282,18 @@ class Settings(BaseSettings):
             "offer_training_max_contacts": self.offer_training_max_contacts,
             "service_desk_recent_days": self.service_desk_recent_days,
         }
+
+    def build_inputs(self) -> dict[str, object]:
+        """What a dbt build's result depends on besides the code (lib/dbt_builds.fingerprint): the dbt vars, and
+        the probabilistic identity pass's model and settings, whose links the identity graph reads."""
+        return {**self.dbt_vars(), "identity_links": self.identity_links_fingerprint()}
+
+    def identity_links_fingerprint(self) -> str:
+        """The probabilistic pass's model file and settings, hashed: what its links depend on."""
+        model = self.identity_model.read_bytes() if self.identity_model.is_file() else b""
+        options = f"{self.identity_match_probability}|{self.identity_review_probability}|"
+        options += str(self.identity_max_probabilistic_clusters)
+        return hashlib.sha256(model + options.encode()).hexdigest()[:16]
 
     def dbt_environment(self) -> dict[str, str]:
         """The ``C360_*`` variables dbt reads (dbt/profiles.yml): the warehouse and DuckDB's memory limit; the

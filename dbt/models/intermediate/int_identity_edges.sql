@@ -102,6 +102,34 @@ pairs as (
         or {{ names_compatible('pairing_keys.name_tokens', 'linked_keys.name_tokens') }}
 ),
 
+probabilistic_pairs as (
+    -- The probabilistic pass's links (each pair once), both ways; in an incremental build, those with an end
+    -- in the scope (a pass compares the records changed since, so a new link always has one).
+    select
+        links.record_key,
+        links.linked_record_key,
+        'probabilistic' as key_type
+    from {{ source('identity', 'int_identity_probabilistic_links') }} as links
+    where
+        links.decision = 'link'
+        {%- if is_incremental() %}
+            and (
+                links.record_key in (select scope.record_key from scope)
+                or links.linked_record_key in (select scope.record_key from scope)
+            )
+        {%- endif %}
+),
+
+probabilistic_links as (
+    select * from probabilistic_pairs
+    union all
+    select
+        linked_record_key as record_key,
+        record_key as linked_record_key,
+        key_type
+    from probabilistic_pairs
+),
+
 {% if is_incremental() -%}
     directed_pairs as (
         -- The pairs found from the scope's side, and the same pairs seen from the other side.
@@ -112,17 +140,22 @@ pairs as (
             record_key as linked_record_key,
             key_type
         from pairs
+        union all
+        select * from probabilistic_links
     ),
 {%- else -%}
     directed_pairs as (
         select * from pairs
+        union all
+        select * from probabilistic_links
     ),
 {%- endif %}
+
 
 linked_by as (
     -- One flag per key type (fixed-size state: the aggregation of millions of pairs can spill to disk).
     select
-        {% for key_type in identity_key_types() -%}
+        {% for key_type in identity_key_types() + ['probabilistic'] -%}
             bool_or(key_type = '{{ key_type }}') as by_{{ key_type }},
         {% endfor -%}
         record_key,
@@ -137,7 +170,7 @@ final as (
         linked_record_key,
         list_filter(
             [
-                {% for key_type in identity_key_types() -%}
+                {% for key_type in identity_key_types() + ['probabilistic'] -%}
                     case when by_{{ key_type }} then '{{ key_type }}' end,
                 {% endfor -%}
             ],
