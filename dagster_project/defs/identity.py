@@ -36,13 +36,17 @@ def identity_probabilistic_links(
         max_records_per_key=config.identity_max_records_per_key,
     )
     with warehouse.connect() as connection:
-        if not config.identity_model.is_file():
+        if config.identity_model is None or not config.identity_model.is_file():
             identity_probabilistic.forget_links(connection)
-            context.log.warning(
-                f"no probabilistic identity model at {config.identity_model}: records are linked by exact keys "
-                "only (make train-identity writes one)"
+            reason = (
+                "C360_IDENTITY_MODEL is not set (the committed model: identity/model.json)"
+                if config.identity_model is None
+                else f"no model at {config.identity_model} (make train-identity writes one)"
             )
-            return dg.MaterializeResult(metadata={"mode": "no model", "model": str(config.identity_model)})
+            context.log.info(
+                f"probabilistic identity pass off: {reason}; records are linked by exact keys only"
+            )
+            return dg.MaterializeResult(metadata={"mode": "off", "reason": reason})
         model = json.loads(config.identity_model.read_text(encoding="utf-8"))
         run = identity_probabilistic.link(connection, model, options, at)
     context.log.info(

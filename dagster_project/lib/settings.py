@@ -31,8 +31,6 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from dagster_project.paths import IDENTITY_MODEL
-
 ENV_PREFIX = "C360_"
 
 
@@ -113,10 +111,11 @@ class Settings(BaseSettings):
         10,
         description="A match key shared by more source records than this is blocked as an over-merge risk.",
     )
-    identity_model: ResolvedPath = Field(
-        IDENTITY_MODEL,
-        description="The probabilistic identity model (Splink's JSON) the daily run predicts with; written by "
-        "make train-identity. Absent: the probabilistic pass links nothing and says so.",
+    identity_model: Annotated[ResolvedPath | None, BeforeValidator(_empty_is_none)] = Field(
+        None,
+        description="The probabilistic identity model (Splink's JSON) runs predict with, e.g. the committed "
+        "identity/model.json (make train-identity writes it); empty (the default until the pass is fast at "
+        "a million customers): exact keys only.",
     )
     identity_match_probability: Share = Field(
         0.999,
@@ -290,7 +289,9 @@ class Settings(BaseSettings):
 
     def identity_links_fingerprint(self) -> str:
         """The probabilistic pass's model file and settings, hashed: what its links depend on."""
-        model = self.identity_model.read_bytes() if self.identity_model.is_file() else b""
+        model = (
+            self.identity_model.read_bytes() if self.identity_model and self.identity_model.is_file() else b""
+        )
         options = f"{self.identity_match_probability}|{self.identity_review_probability}|"
         options += str(self.identity_max_probabilistic_clusters)
         return hashlib.sha256(model + options.encode()).hexdigest()[:16]
