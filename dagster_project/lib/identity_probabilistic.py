@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from dagster_project.lib.warehouse import has_table, scalar, transaction
+from dagster_project.lib.warehouse import has_table, scalar, sql_literal, transaction
 
 if TYPE_CHECKING:
     import duckdb
@@ -203,15 +203,12 @@ class LinkOptions:
 class LinkRun:
     """What one pass did (counts only: no record is named)."""
 
-    mode: str  # full, incremental, or unchanged
+    mode: str  # full (every record) or incremental (the records loaded since; possibly none)
     records_compared: int = 0
     pairs_kept: int = 0
     decisions: dict[str, int] = field(default_factory=dict)
     histogram: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
-
-    def as_metadata(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _fingerprint(model: dict[str, Any], options: LinkOptions) -> str:
@@ -249,10 +246,10 @@ def _evidence_sql(model: dict[str, Any]) -> str:
         name = comparison["output_column_name"]
         levels = [level for level in comparison["comparison_levels"] if not level.get("is_null_level")]
         cases = " ".join(
-            f"when {len(levels) - 1 - index} then '{level['label_for_charts'].replace(chr(39), chr(39) * 2)}'"
+            f"when {len(levels) - 1 - index} then {sql_literal(level['label_for_charts'])}"
             for index, level in enumerate(levels)
         )
-        parts.append(f"'{name}: ' || case gamma_{name} when -1 then 'missing' {cases} end")
+        parts.append(f"{sql_literal(name + ': ')} || case gamma_{name} when -1 then 'missing' {cases} end")
     return " || '; ' || ".join(parts)
 
 
@@ -328,7 +325,7 @@ def link(
     linker.table_management.delete_tables_created_by_splink_from_db()
     _drop_pairs_joined_by_exact_keys(connection, options.max_records_per_key)
     _decide(connection, options)
-    with_transaction_write(connection, full, changed, since, fingerprint, compared_to, at)
+    _write_pass(connection, full, changed, since, fingerprint, compared_to, at)
     run.pairs_kept = scalar(connection, "select count(*) from _decided")
     run.decisions = dict(connection.execute("select decision, count(*) from _decided group by 1").fetchall())
     run.histogram = {
@@ -454,7 +451,7 @@ def _decide(connection: duckdb.DuckDBPyConnection, options: LinkOptions) -> None
     )
 
 
-def with_transaction_write(
+def _write_pass(
     connection: duckdb.DuckDBPyConnection,
     full: bool,
     changed: str,

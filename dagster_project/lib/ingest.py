@@ -37,7 +37,7 @@ import duckdb
 
 from dagster_project.lib.contracts import LINEAGE_COLUMNS, Column, ColumnType, Family
 from dagster_project.lib.dialects import SourceDialect, dialect_for, load_dialects
-from dagster_project.lib.warehouse import one_row, scalar, transaction
+from dagster_project.lib.warehouse import one_row, scalar, sql_literal, transaction
 
 if TYPE_CHECKING:
     from dagster_project.lib.gates import RawGate
@@ -693,7 +693,7 @@ def _failing_rows_query(family: Family) -> str:
         for column in family.columns
     }
     record = ", ".join(f"{quote_identifier(name)} := {text}" for name, text in texts.items())
-    values = " ".join(f"when {_literal(name)} then {text}" for name, text in texts.items())
+    values = " ".join(f"when {sql_literal(name)} then {text}" for name, text in texts.items())
     return f"""
         select failing.row_number, failing.column_name, case failing.column_name {values} end as value,
             failing.reason, to_json(struct_pack({record}))::varchar as raw_record
@@ -702,10 +702,6 @@ def _failing_rows_query(family: Family) -> str:
         join raw.{quote_identifier(family.name)} as row
             on row._file_hash = $hash and row._row_number = failing.row_number
     """
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _judge(

@@ -37,7 +37,7 @@ import duckdb
 
 from dagster_project.lib import dbt_builds
 from dagster_project.lib.exports import SEGMENT_SCHEMA, PreparedSegment
-from dagster_project.lib.warehouse import one_row, scalar
+from dagster_project.lib.warehouse import one_row, scalar, sql_literal
 
 PUBLISHED_SCHEMAS = ("marts", SEGMENT_SCHEMA)
 COPIED_SCHEMAS = ("marts",)  # copied from the warehouse; segments come from their exports' rows
@@ -208,10 +208,6 @@ def stage_publication(
     return StagedPublication(partial, serving, tables, copied)
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"  # COMMENT ON takes no parameters
-
-
 def _comment(connection: duckdb.DuckDBPyConnection, descriptions: Descriptions) -> None:
     """COMMENT ON every published table and column that has a description."""
     columns = connection.execute(
@@ -222,10 +218,10 @@ def _comment(connection: duckdb.DuckDBPyConnection, descriptions: Descriptions) 
         described = descriptions.get(f"{schema}.{table}", {})
         target = f'serving.{schema}."{table}"'
         if (schema, table) not in commented_tables and described.get(""):
-            connection.execute(f"comment on table {target} is {_literal(described[''])}")
+            connection.execute(f"comment on table {target} is {sql_literal(described[''])}")
             commented_tables.add((schema, table))
         if described.get(column):
-            connection.execute(f'comment on column {target}."{column}" is {_literal(described[column])}')
+            connection.execute(f'comment on column {target}."{column}" is {sql_literal(described[column])}')
 
 
 def _write_segment(connection: duckdb.DuckDBPyConnection, item: PreparedSegment) -> int:

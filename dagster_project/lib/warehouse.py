@@ -84,6 +84,12 @@ def one_row(connection: duckdb.DuckDBPyConnection, query: str, parameters: objec
     return row
 
 
+def sql_literal(text: str) -> str:
+    """`text` as an SQL string literal, for the few statements that take no parameters (COMMENT ON, a CASE
+    built from names the code owns)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def scalar(connection: duckdb.DuckDBPyConnection, query: str, parameters: object = None) -> Any:
     """The first column of the first row of a query that always returns one (a count, a max, a setting)."""
     return one_row(connection, query, parameters)[0]
