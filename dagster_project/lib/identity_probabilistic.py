@@ -38,36 +38,36 @@ FEATURES = {
     "document": "the digits of the document (CPF / CNPJ), valid or not",
     "phone_tail": "the last eight digits of the phone",
 }
-# Pairs are generated only within a block (any of these rules): one rule per way a person's records can still
-# agree when others disagree. A birth date alone is shared by about a hundred people per million records:
-# whether these blocks stay fast at millions of records is for `make bench` to show (docs/identity.md).
+# Pairs are compared only within a block: records that agree on every expression of one of these rules, one rule
+# per way a person's records can still agree when others disagree. A value shared by more than
+# MAX_BLOCK_RECORDS records (a birth date at a million customers, a common surname with an initial) says too
+# little to compare everyone holding it: that block is left out, and the narrower rules after it take over. So
+# the pairs grow with the records, not with their square: measured in docs/identity.md.
 BLOCKING_RULES = (
     ("birth_date",),
-    ("postal_code",),
-    ("surname", "substr(first_name, 1, 1)"),
-    ("first_name", "year(birth_date)"),
-    ("document",),
-    ("phone_tail",),
-)
-# Above BROAD_BLOCKING_MAX_RECORDS records, a pass blocks on these narrower rules instead (a block of a
-# birth date alone, or a first name and a birth year, grows with the square of the records: at a million
-# customers the broad rules take minutes). On Febrl 3 they lose 0.4 % of the true pairs.
-BROAD_BLOCKING_MAX_RECORDS = 200_000
-NARROW_BLOCKING_RULES = (
-    ("birth_date", "substr(surname, 1, 1)"),
-    ("birth_date", "substr(first_name, 1, 1)"),
-    ("birth_date", "city"),
-    ("postal_code",),
-    ("surname", "first_name", "city"),
-    (  # the same birth date with day and month swapped
+    (  # the same birth date, or day and month swapped, and the same surname initial
         "year(birth_date)",
         "least(month(birth_date), day(birth_date))",
         "greatest(month(birth_date), day(birth_date))",
         "substr(surname, 1, 1)",
     ),
+    ("birth_date", "substr(first_name, 1, 1)"),
+    (  # the same birth date and initials, first name and surname possibly swapped
+        "birth_date",
+        "least(substr(first_name, 1, 1), substr(surname, 1, 1))",
+        "greatest(substr(first_name, 1, 1), substr(surname, 1, 1))",
+    ),
+    ("postal_code",),
+    ("surname", "substr(first_name, 1, 1)"),
+    ("surname", "first_name", "year(birth_date)"),
+    ("first_name", "year(birth_date)"),
+    ("surname", "first_name", "city"),
+    ("address",),
     ("document",),
     ("phone_tail",),
 )
+MAX_BLOCK_RECORDS = 10
+BLOCK_COLUMNS = tuple(f"block_{index}" for index in range(len(BLOCKING_RULES)))
 # Pairs that are the same person without doubt, for the prior (the share of pairs that match).
 CERTAIN_RULES = (("document",), ("first_name", "surname", "birth_date"))
 # Blocks on which m is estimated by expectation maximisation (each leaves its own columns' m unestimated).
@@ -102,7 +102,7 @@ def settings() -> SettingsCreator:
     return SettingsCreator(
         unique_id_column_name=RECORD_KEY,
         link_type="dedupe_only",
-        blocking_rules_to_generate_predictions=[block_on(*rule) for rule in BLOCKING_RULES],
+        blocking_rules_to_generate_predictions=[block_on(column) for column in BLOCK_COLUMNS],
         comparisons=[
             cl.NameComparison("first_name").configure(term_frequency_adjustments=True),
             cl.NameComparison("surname").configure(term_frequency_adjustments=True),
@@ -117,26 +117,56 @@ def settings() -> SettingsCreator:
     )
 
 
-def _blocking_sql(rule: tuple[str, ...]) -> dict[str, Any]:
-    """A blocking rule as Splink's settings JSON holds it (equal expressions on both sides)."""
+def _blocked(
+    connection: duckdb.DuckDBPyConnection, relation: str, table: str, extra_columns: str = ""
+) -> None:
+    """Temp table `table`: the records of SQL `relation` (RECORD_KEY, FEATURES and `extra_columns`) with, per
+    blocking rule, the hash of its expressions in BLOCK_COLUMNS (null where one is null, or where more than
+    MAX_BLOCK_RECORDS records share it)."""
+    hashes = ", ".join(
+        f"case when {' and '.join(f'({expression}) is not null' for expression in rule)} "
+        f"then hash({', '.join(rule)}) end as {column}"
+        for rule, column in zip(BLOCKING_RULES, BLOCK_COLUMNS, strict=True)
+    )
+    selected = ", ".join([RECORD_KEY, *FEATURES] + ([extra_columns] if extra_columns else []))
+    connection.execute(f"create or replace temp table {table} as select {selected}, {hashes} from {relation}")
+    for column in BLOCK_COLUMNS:
+        connection.execute(
+            f"update {table} set {column} = null where {column} in "
+            f"(select {column} from {table} where {column} is not null group by 1 "
+            f"having count(*) > {MAX_BLOCK_RECORDS})"
+        )
+
+
+def _with_blocking(model: dict[str, Any], condition: str = "") -> dict[str, Any]:
+    """The model blocking on BLOCK_COLUMNS (whatever rules it was saved with), each pair also meeting the SQL
+    `condition` on (l., r.) if given."""
     from splink import block_on
 
-    return dict(block_on(*rule).create_blocking_rule_dict("duckdb"))
+    rules = []
+    for column in BLOCK_COLUMNS:
+        rule = dict(block_on(column).create_blocking_rule_dict("duckdb"))
+        if condition:
+            rule["blocking_rule"] = f"({rule['blocking_rule']}) and {condition}"
+        rules.append(rule)
+    return {**model, "blocking_rules_to_generate_predictions": rules}
 
 
-def _quiet() -> None:
-    """Splink reports every EM iteration at INFO: keep its log to warnings (it names no person)."""
-    logging.getLogger("splink").setLevel(logging.WARNING)
+def _linker(frames: Any, model: dict[str, Any] | SettingsCreator) -> Any:
+    """Splink's linker, logging warnings only (it reports every EM iteration and timing at INFO; it names no
+    person)."""
+    from splink import Linker
+
+    return Linker(frames, model, log_level=logging.WARNING)
 
 
 def train(connection: duckdb.DuckDBPyConnection, records: str, seed: int = 1) -> dict[str, Any]:
     """The model trained on the records of relation `records` (no labels): the prior from CERTAIN_RULES, u by
     random sampling, m by expectation maximisation on TRAINING_BLOCKS. Returns Splink's model (JSON-able)."""
-    from splink import DuckDBAPI, Linker, block_on
+    from splink import DuckDBAPI, block_on
 
-    _quiet()
-    database = DuckDBAPI(connection=connection)
-    linker = Linker(database.register(connection.sql(f"select * from {records}")), settings())
+    _blocked(connection, records, "_training_records")
+    linker = _linker(DuckDBAPI(connection=connection).register("_training_records"), settings())
     linker.training.estimate_probability_two_random_records_match(
         [block_on(*rule) for rule in CERTAIN_RULES], recall=0.8
     )
@@ -145,6 +175,7 @@ def train(connection: duckdb.DuckDBPyConnection, records: str, seed: int = 1) ->
         linker.training.estimate_parameters_using_expectation_maximisation(block_on(*block))
     model = linker.misc.save_model_to_json()
     linker.table_management.delete_tables_created_by_splink_from_db()
+    connection.execute("drop table _training_records")
     return model
 
 
@@ -153,16 +184,16 @@ def predict(
 ) -> list[tuple[str, str, float, float]]:
     """The record pairs of relation `records` the model gives a match probability of at least `threshold`:
     record_key_l, record_key_r, match_weight, match_probability."""
-    from splink import DuckDBAPI, Linker
+    from splink import DuckDBAPI
 
-    _quiet()
-    database = DuckDBAPI(connection=connection)
-    linker = Linker(database.register(connection.sql(f"select * from {records}")), model)
+    _blocked(connection, records, "_predict_records")
+    linker = _linker(DuckDBAPI(connection=connection).register("_predict_records"), _with_blocking(model))
     scored = linker.inference.predict(threshold_match_probability=threshold)
     pairs = connection.execute(
         f"select {RECORD_KEY}_l, {RECORD_KEY}_r, match_weight, match_probability from {scored.physical_name}"
     ).fetchall()
     linker.table_management.delete_tables_created_by_splink_from_db()
+    connection.execute("drop table _predict_records")
     return pairs
 
 
@@ -176,6 +207,7 @@ CLUSTERS_RELATION = "intermediate.int_identity_clusters"
 # link two records alone, a phone or a CEP with the surname only records with compatible names.
 EXACT_KEYS = ("document_key", "email_key", "loyalty_key", "phone_key", "postal_code_surname")
 KEYS_LINKING_ALONE = EXACT_KEYS[:3]
+NOT_JOINED_BY_A_KEY = " and ".join(f"not coalesce(l.{key} = r.{key}, false)" for key in KEYS_LINKING_ALONE)
 DECISIONS = ("link", "review", "household", "capped", "conflicting_document")
 # Two people of one household share surname, address, CEP, city and often the phone: evidence a Fellegi-Sunter
 # model counts as independent, so their pairs score high. As in the exact pass (names_compatible), a pair links
@@ -262,9 +294,8 @@ def link(
     clusters) or `conflicting_document` (both hold valid documents, and they differ).
     The first pass, and a pass with another model or options, compares every record; later ones compare the
     records loaded since (a new version or a new record) with all, replacing their pairs."""
-    from splink import DuckDBAPI, Linker
+    from splink import DuckDBAPI
 
-    _quiet()
     started = time.perf_counter()
     ensure_tables(connection)
     fingerprint = _fingerprint(model, options)
@@ -277,16 +308,19 @@ def link(
     since = {} if state is None or full else {"since": state[1]}
     changed_count = scalar(connection, f"select count(*) from {FEATURES_RELATION} where {changed}", since)
     run = LinkRun("full" if full else "incremental", records_compared=changed_count)
-    features = ", ".join([RECORD_KEY, *FEATURES])
-    records = scalar(connection, f"select count(*) from {FEATURES_RELATION}")
-    if records > BROAD_BLOCKING_MAX_RECORDS:
-        model = {
-            **model,
-            "blocking_rules_to_generate_predictions": [_blocking_sql(rule) for rule in NARROW_BLOCKING_RULES],
-        }
+    # Each record's features, blocks, and the keys that link records alone where they do (held by no more
+    # than max_records_per_key records; a key held by more is blocked and links nothing): pairs sharing one
+    # are the exact pass's, and are not compared (NOT_JOINED_BY_A_KEY).
+    _blocked(connection, FEATURES_RELATION, "_records", ", ".join(["loaded_at", *KEYS_LINKING_ALONE]))
+    for key in KEYS_LINKING_ALONE:
+        connection.execute(
+            f"update _records set {key} = null where {key} in (select {key} from _records "
+            f"where {key} is not null group by 1 having count(*) > {int(options.max_records_per_key)})"
+        )
+    model = _with_blocking(model, NOT_JOINED_BY_A_KEY)
+    compared = ", ".join([RECORD_KEY, *FEATURES, *KEYS_LINKING_ALONE, *BLOCK_COLUMNS])
     database = DuckDBAPI(connection=connection)
-    everyone = database.register(connection.sql(f"select {features} from {FEATURES_RELATION}"))
-    linker = Linker(everyone, model)
+    linker = _linker(database.register(connection.sql(f"select {compared} from _records")), model)
     if changed_count and full:
         scored = linker.inference.predict(threshold_match_probability=options.review_probability)
         pairs = [scored.physical_name]
@@ -296,10 +330,10 @@ def link(
                 if level.get("tf_adjustment_column"):
                     linker.table_management.compute_tf_table(level["tf_adjustment_column"])
         new = database.register(
-            connection.sql(f"select {features} from {FEATURES_RELATION} where {changed}", params=since)
+            connection.sql(f"select {compared} from _records where {changed}", params=since)
         )
         old = database.register(
-            connection.sql(f"select {features} from {FEATURES_RELATION} where not ({changed})", params=since)
+            connection.sql(f"select {compared} from _records where not ({changed})", params=since)
         )
         pairs = [
             linker.inference.predict_between(
@@ -323,7 +357,7 @@ def link(
     )
     connection.execute(f"create or replace temp table _scored as {scored_pairs}")
     linker.table_management.delete_tables_created_by_splink_from_db()
-    _drop_pairs_joined_by_exact_keys(connection, options.max_records_per_key)
+    _exact_keys(connection, options.max_records_per_key)
     _decide(connection, options)
     _write_pass(connection, full, changed, since, fingerprint, compared_to, at)
     run.pairs_kept = scalar(connection, "select count(*) from _decided")
@@ -335,20 +369,18 @@ def link(
             "from _scored group by 1 order by 1"
         ).fetchall()
     }
-    for table in ("_scored", "_decided", "_exact_keys"):
+    for table in ("_records", "_scored", "_decided", "_exact_keys"):
         connection.execute(f"drop table {table}")
     run.seconds = round(time.perf_counter() - started, 3)
     return run
 
 
-def _drop_pairs_joined_by_exact_keys(connection: duckdb.DuckDBPyConnection, max_records_per_key: int) -> None:
-    """Leave out of _scored the pairs the exact pass links already: those sharing a key that links alone
-    (KEYS_LINKING_ALONE) held by no more than max_records_per_key records (above, it is blocked and links
-    nothing). A shared phone or CEP with surname links only compatible names there (a middle name cut to an
-    initial is not): such pairs are compared here. _exact_keys keeps every exact key, for the cap."""
+def _exact_keys(connection: duckdb.DuckDBPyConnection, max_records_per_key: int) -> None:
+    """_exact_keys: every exact key (EXACT_KEYS) held by 2 to max_records_per_key records, with its records:
+    before the graph is built, the cap counts the customers a record's links reach by them."""
     keys = " union all ".join(
-        f"select record_key, '{key}' as key_type, {key} as key_value, {key in KEYS_LINKING_ALONE} as links_alone "
-        f"from {FEATURES_RELATION} where {key} is not null"
+        f"select record_key, '{key}' as key_type, {key} as key_value from {FEATURES_RELATION} "
+        f"where {key} is not null"
         for key in EXACT_KEYS
     )
     connection.execute(
@@ -359,20 +391,6 @@ def _drop_pairs_joined_by_exact_keys(connection: duckdb.DuckDBPyConnection, max_
         qualify count(*) over (partition by key_type, key_value) between 2 and $max_records
         """,
         {"max_records": max_records_per_key},
-    )
-    connection.execute(
-        """
-        delete from _scored
-        where exists (
-            select 1
-            from _exact_keys as own
-            inner join _exact_keys as other
-                on own.key_type = other.key_type and own.key_value = other.key_value
-            where
-                own.links_alone
-                and own.record_key = _scored.record_key and other.record_key = _scored.linked_record_key
-        )
-        """
     )
 
 
