@@ -12,6 +12,7 @@ use the same settings.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -149,7 +150,7 @@ def _with_blocking(model: dict[str, Any], condition: str = "") -> dict[str, Any]
         if condition:
             rule["blocking_rule"] = f"({rule['blocking_rule']}) and {condition}"
         rules.append(rule)
-    return {**model, "blocking_rules_to_generate_predictions": rules}
+    return {**copy.deepcopy(model), "blocking_rules_to_generate_predictions": rules}  # Splink edits its model
 
 
 def _linker(frames: Any, model: dict[str, Any] | SettingsCreator) -> Any:
@@ -332,8 +333,14 @@ def link(
         new = database.register(
             connection.sql(f"select {compared} from _records where {changed}", params=since)
         )
+        # Only the records sharing a block with a new one can pair with it.
+        in_a_new_block = " or ".join(
+            f"{column} in (select {column} from _records where {changed})" for column in BLOCK_COLUMNS
+        )
         old = database.register(
-            connection.sql(f"select {compared} from _records where not ({changed})", params=since)
+            connection.sql(
+                f"select {compared} from _records where not ({changed}) and ({in_a_new_block})", params=since
+            )
         )
         pairs = [
             linker.inference.predict_between(
@@ -357,7 +364,6 @@ def link(
     )
     connection.execute(f"create or replace temp table _scored as {scored_pairs}")
     linker.table_management.delete_tables_created_by_splink_from_db()
-    _exact_keys(connection, options.max_records_per_key)
     _decide(connection, options)
     _write_pass(connection, full, changed, since, fingerprint, compared_to, at)
     run.pairs_kept = scalar(connection, "select count(*) from _decided")
@@ -369,15 +375,22 @@ def link(
             "from _scored group by 1 order by 1"
         ).fetchall()
     }
-    for table in ("_records", "_scored", "_decided", "_exact_keys"):
+    for table in ("_records", "_scored", "_decided"):
         connection.execute(f"drop table {table}")
     run.seconds = round(time.perf_counter() - started, 3)
     return run
 
 
-def _exact_keys(connection: duckdb.DuckDBPyConnection, max_records_per_key: int) -> None:
-    """_exact_keys: every exact key (EXACT_KEYS) held by 2 to max_records_per_key records, with its records:
-    before the graph is built, the cap counts the customers a record's links reach by them."""
+def _decide(connection: duckdb.DuckDBPyConnection, options: LinkOptions) -> None:
+    """_scored -> _decided: each pair's decision, the guards applied (a conflicting document first, then the
+    cap on the customers a record's links reach: a linked record's customer is its cluster as the last build
+    left it; for a record the last build did not see, the records it shares an exact key (EXACT_KEYS, held by
+    no more than max_records_per_key records) with, named by the smallest of them; else the record alone)."""
+    clusters = (
+        f"select record_key, cluster_key from {CLUSTERS_RELATION}"
+        if has_table(connection, "intermediate", "int_identity_clusters")
+        else "select null::varchar as record_key, null::varchar as cluster_key where false"
+    )
     keys = " union all ".join(
         f"select record_key, '{key}' as key_type, {key} as key_value from {FEATURES_RELATION} "
         f"where {key} is not null"
@@ -385,31 +398,10 @@ def _exact_keys(connection: duckdb.DuckDBPyConnection, max_records_per_key: int)
     )
     connection.execute(
         f"""
-        create or replace temp table _exact_keys as
-        with keys as ({keys})
-        select * from keys
-        qualify count(*) over (partition by key_type, key_value) between 2 and $max_records
-        """,
-        {"max_records": max_records_per_key},
-    )
-
-
-def _decide(connection: duckdb.DuckDBPyConnection, options: LinkOptions) -> None:
-    """_scored -> _decided: each pair's decision, the guards applied (a conflicting document first, then the
-    cap on the customers a record's links reach: clusters as the last build left them, else the records a
-    record shares exact keys with (_exact_keys), else the record alone)."""
-    clusters = (
-        f"select record_key, cluster_key from {CLUSTERS_RELATION}"
-        if has_table(connection, "intermediate", "int_identity_clusters")
-        else "select null::varchar as record_key, null::varchar as cluster_key where false"
-    )
-    connection.execute(
-        f"""
         create or replace temp table _decided as
         with documents as (
             select record_key, document_key from {FEATURES_RELATION} where document_key is not null
         ),
-        clusters as ({clusters}),
         judged as (
             select
                 scored.*,
@@ -428,21 +420,34 @@ def _decide(connection: duckdb.DuckDBPyConnection, options: LinkOptions) -> None
             union all
             select linked_record_key, record_key from links
         ),
+        linked_records as (select distinct record_key from directed),
+        clustered as (
+            select clusters.record_key, clusters.cluster_key
+            from ({clusters}) as clusters
+            semi join linked_records on clusters.record_key = linked_records.record_key
+        ),
+        unclustered as (select record_key from linked_records anti join clustered using (record_key)),
+        keys as ({keys}),
+        unclustered_keys as (select keys.* from keys semi join unclustered using (record_key)),
+        shared_keys as (
+            select keys.*
+            from keys semi join unclustered_keys using (key_type, key_value)
+            qualify count(*) over (partition by key_type, key_value) between 2 and $max_records
+        ),
         exact_groups as (
-            -- Before the graph is built (a first run), a record's customer is approximated by the records it
-            -- shares an exact key with: named by the smallest of them.
             select own.record_key, min(other.record_key) as group_key
-            from _exact_keys as own
-            inner join _exact_keys as other on own.key_type = other.key_type and own.key_value = other.key_value
+            from shared_keys as own
+            inner join shared_keys as other on own.key_type = other.key_type and own.key_value = other.key_value
+            semi join unclustered on own.record_key = unclustered.record_key
             group by own.record_key
         ),
         reach as (
             select
                 directed.record_key,
-                count(distinct coalesce(clusters.cluster_key, exact_groups.group_key, directed.linked_record_key))
+                count(distinct coalesce(clustered.cluster_key, exact_groups.group_key, directed.linked_record_key))
                     as clusters_reached
             from directed
-            left join clusters on directed.linked_record_key = clusters.record_key
+            left join clustered on directed.linked_record_key = clustered.record_key
             left join exact_groups on directed.linked_record_key = exact_groups.record_key
             group by directed.record_key
         ),
@@ -465,7 +470,11 @@ def _decide(connection: duckdb.DuckDBPyConnection, options: LinkOptions) -> None
             judged.evidence
         from judged
         """,
-        {"match": options.match_probability, "max_clusters": options.max_clusters},
+        {
+            "match": options.match_probability,
+            "max_clusters": options.max_clusters,
+            "max_records": options.max_records_per_key,
+        },
     )
 
 
