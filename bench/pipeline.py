@@ -234,6 +234,7 @@ OFFER_MODELS = (
     "service_desk_next_contact",
 )  # fmt: skip
 OFFER_STEPS = ("offer_model",)
+IDENTITY_PASS = "intermediate__int_identity_probabilistic_links"  # the probabilistic identity pass (step key)
 
 
 def group_seconds(
@@ -304,7 +305,7 @@ def grouped_steps(run: MakeRun, warehouse: Path) -> dict[str, object]:
             steps[key] = round(seconds, 2)
         elif key.endswith("_gate"):
             gates += seconds
-        elif key in ("clv", *OFFER_STEPS):
+        elif key in ("clv", *OFFER_STEPS, IDENTITY_PASS, "dbt_identity_inputs"):
             steps[key] = round(seconds, 2)
         elif key == "delivery":  # the exports and the serving file, written and put in place together
             steps["delivery"] = round(seconds, 2)
@@ -471,6 +472,8 @@ def print_summary(figures: dict[str, object]) -> None:
     for name, seconds in figures["steps"].items():
         if name not in ("dbt_top_models", "every_step", "interaction_marts", "offer_marts"):
             print(f"{name:<44}{seconds!s:>10}")
+    full_pass, daily_pass = (figures[steps].get(IDENTITY_PASS) for steps in ("steps", "incremental_steps"))
+    print(f"\nprobabilistic identity pass: full run {full_pass} s, one-day run {daily_pass} s")
     print(f"\n{'slowest dbt nodes':<44}{'seconds':>10}")
     for name, seconds in figures["steps"]["dbt_top_models"].items():
         print(f"{name[:43]:<44}{seconds:>10}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -17,6 +19,9 @@ import pytest
 from dagster_project.defs.identity import identity_probabilistic_links
 from dagster_project.defs.resources import DBT_PROJECT_DIR, dbt_executable
 from dagster_project.defs.transform import dbt_identity_inputs, dbt_models
+from dagster_project.lib import identity_probabilistic
+from dagster_project.lib.settings import Settings
+from dagster_project.paths import IDENTITY_MODEL
 from dagster_project.synthetic import generate
 from dagster_project.synthetic.people import cpf_check_digits, digits_to_text
 from tests.conftest import run_pipeline
@@ -356,6 +361,20 @@ def test_incremental_identity_splits_blocks_and_unblocks_as_a_rebuild_would(iden
             """,
         ).iterrows()
     )
+    # ... and a crm record with a birth date and an address, in a cluster with a record of another system.
+    recognised = query(
+        warehouse,
+        """
+        select clusters.record_key
+        from intermediate.int_identity_clusters as clusters
+        inner join staging.stg_raw__customers as customers
+            on clusters.source_system = customers.source_system
+            and clusters.source_customer_id = customers.source_customer_id
+        where clusters.source_system = 'crm' and customers.birth_date is not null
+            and customers.address is not null and clusters.cluster_size >= 2
+        order by clusters.record_key desc limit 1
+        """,
+    ).iloc[0, 0]
     staged = query(
         warehouse,
         f"select {', '.join(CUSTOMER_COLUMNS)} from staging.stg_raw__customers where source_system = 'crm'",
@@ -383,15 +402,22 @@ def test_incremental_identity_splits_blocks_and_unblocks_as_a_rebuild_would(iden
             ),
             version(emptied.record_key, **no_keys, **no_likeness),
             *sharers,
+            # The same person again under a new id, with no key: only the probabilistic pass can link it.
+            version(recognised, source_customer_id="SEM-CHAVE-1", **no_keys),
         ],
         columns=CUSTOMER_COLUMNS,
     ).to_csv(raw / "customers/crm/day_1.csv", index=False)
-    assert run_pipeline(
+    day_1 = run_pipeline(
         raw,
         warehouse,
         dg.AssetSelection.groups("ingest")
         | dg.AssetSelection.assets(dbt_identity_inputs, identity_probabilistic_links, dbt_models),
-    ).success
+    )
+    assert day_1.success
+    # The day's pass compared the day's 13 records only (with those sharing a block with them).
+    (pass_1,) = day_1.asset_materializations_for_node("intermediate__int_identity_probabilistic_links")
+    assert pass_1.metadata["mode"].value == "incremental"
+    assert pass_1.metadata["records_compared"].value == 13
 
     def customer_of(record_key: str) -> int:
         return int(
@@ -404,6 +430,13 @@ def test_incremental_identity_splits_blocks_and_unblocks_as_a_rebuild_would(iden
     assert customer_of(moved.record_key) != customer_of(moved.linked_record_key)  # its keys changed
     assert customer_of(emptied.record_key) != customer_of(emptied.linked_record_key)  # no key left
     assert customer_of(shared.record_key) != customer_of(shared.linked_record_key)  # the e-mail is blocked
+    assert customer_of("crm:SEM-CHAVE-1") == customer_of(
+        recognised
+    )  # recognised by name, birth date, address
+    assert query(
+        warehouse,
+        "select distinct key_types from intermediate.int_identity_edges where record_key = 'crm:SEM-CHAVE-1'",
+    ).iloc[:, 0].map(list).tolist() == [["probabilistic"]]
     assert (
         query(
             warehouse,
@@ -432,6 +465,26 @@ def test_incremental_identity_splits_blocks_and_unblocks_as_a_rebuild_would(iden
         warehouse, "select full_refresh from raw._dbt_build_log where step = 'dbt_models' order by built_at"
     )
     assert builds["full_refresh"].tolist() == [True, False, False]
+
+    # The pairs the daily passes kept are those a full pass over every record keeps.
+    pairs_kept = (
+        "select least(record_key, linked_record_key) as one, greatest(record_key, linked_record_key) as other, "
+        "decision, round(match_probability, 9) as match_probability, evidence "
+        "from intermediate.int_identity_probabilistic_links"
+    )
+    daily_pairs = table_rows(warehouse, pairs_kept)
+    full_pass = tmp_path / "full_pass.duckdb"
+    shutil.copy(warehouse, full_pass)
+    with duckdb.connect(str(full_pass)) as connection:
+        connection.execute(f"delete from {identity_probabilistic.STATE_TABLE}")
+        run = identity_probabilistic.link(
+            connection,
+            json.loads(IDENTITY_MODEL.read_text(encoding="utf-8")),
+            identity_probabilistic.LinkOptions.of(Settings()),
+            datetime(2026, 10, 3),
+        )
+    assert run.mode == "full" and run.records_compared > 13
+    assert table_rows(full_pass, pairs_kept).equals(daily_pairs)
 
     incremental_build = {table: table_rows(warehouse, sql) for table, sql in INCREMENTAL_TABLES.items()}
     rebuild_identity_from_scratch(warehouse)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import zipfile
 
 import duckdb
@@ -105,6 +106,14 @@ def test_the_pipeline_links_a_source_without_shared_keys(tmp_path):
         linked_by = connection.execute(
             "select count(*) from intermediate.int_identity_edges where list_contains(key_types, 'probabilistic')"
         ).fetchone()[0]
+        queue = connection.execute(
+            "select reason, count(*), min(match_probability), max(match_probability) "
+            "from marts.identity_review_queue group by 1"
+        ).fetchall()
+        report = connection.execute(
+            "select pairwise_precision, pairwise_f1, links_by_pass, match_probability_histogram, review_queue, "
+            "scores_by_pass from marts.identity_match_quality order by measured_at desc limit 1"
+        ).fetchone()
     joined = truth.merge(id_map, on=["source_system", "source_customer_id"], validate="one_to_one")
     joined["record"] = joined["source_system"] + ":" + joined["source_customer_id"]
 
@@ -126,3 +135,25 @@ def test_the_pipeline_links_a_source_without_shared_keys(tmp_path):
     assert precision >= 0.995 and recall >= 0.99 and club_recall >= 0.97, (precision, recall, club_recall)
     assert decisions.get("link", 0) > 0 and linked_by == 2 * decisions["link"]  # each link an edge both ways
     assert decisions.get("household", 0) > 0  # households were scored high and held apart
+
+    # The review queue: the pairs held back below the link threshold (or capped), for a data steward.
+    assert {reason for reason, *_ in queue} <= {"review", "capped"}
+    assert sum(count for _, count, *_ in queue) == decisions.get("review", 0) + decisions.get("capped", 0)
+    assert all(0.5 <= low <= high < 0.999 for reason, _, low, high in queue if reason == "review")
+
+    # The quality report, by pass: the same figures as computed here, and what the second pass added.
+    report_precision, report_f1, by_pass, histogram, review_queue, scores = (
+        report[0],
+        report[1],
+        *(json.loads(value) if isinstance(value, str) else value for value in report[2:]),
+    )
+    assert report_precision == pytest.approx(precision)
+    assert report_f1 == pytest.approx(2 * precision * recall / (precision + recall))
+    assert review_queue == sum(count for _, count, *_ in queue)
+    assert sum(histogram.values()) == sum(decisions.values())
+    assert by_pass["probabilistic"] == decisions["link"] and by_pass["probabilistic_only"] > 0
+    exact, both = scores["exact"], scores["exact_and_probabilistic"]
+    assert both["recall"] == pytest.approx(recall)
+    assert exact["recall"] < both["recall"] - 0.01  # the club's members were not linked by keys
+    assert scores["probabilistic_links"]["pairs"] == decisions["link"]
+    assert scores["probabilistic_links"]["precision"] >= 0.995

@@ -1,6 +1,6 @@
 """The probabilistic pass of identity (docs/identity.md; lib/identity_probabilistic.py): the records of
 intermediate.int_identity_person_features compared with the committed Splink model (C360_IDENTITY_MODEL,
-written by `make train-identity`), between the dbt step that builds them and the identity graph, which reads
+identity/model.json unless set; written by `make train-identity`), between the dbt step that builds them and the identity graph, which reads
 the pairs decided `link` as edges. A run compares the records changed since the last pass with all of them."""
 
 import json
@@ -29,17 +29,12 @@ def identity_probabilistic_links(
 ) -> dg.MaterializeResult:
     config = settings.get()
     at = datetime.now(UTC).replace(tzinfo=None)
-    options = identity_probabilistic.LinkOptions(
-        match_probability=config.identity_match_probability,
-        review_probability=config.identity_review_probability,
-        max_clusters=config.identity_max_probabilistic_clusters,
-        max_records_per_key=config.identity_max_records_per_key,
-    )
+    options = identity_probabilistic.LinkOptions.of(config)
     with warehouse.connect() as connection:
         if config.identity_model is None or not config.identity_model.is_file():
             identity_probabilistic.forget_links(connection)
             reason = (
-                "C360_IDENTITY_MODEL is not set (the committed model: identity/model.json)"
+                "C360_IDENTITY_MODEL is empty (unset, it is the committed identity/model.json)"
                 if config.identity_model is None
                 else f"no model at {config.identity_model} (make train-identity writes one)"
             )

@@ -139,14 +139,19 @@ def mart_gate(table: str) -> dg.AssetChecksDefinition:
         dg.AssetKey(["marts", "customer_id_map"]),
         dg.AssetKey(["marts", "dim_customers"]),
         dg.AssetKey(["intermediate", "int_identity_keys_blocked"]),
+        dg.AssetKey(["intermediate", "int_identity_edges"]),
+        dg.AssetKey(["intermediate", "int_identity_probabilistic_links"]),
+        dg.AssetKey(["marts", "identity_review_queue"]),
     ],
 )
 def identity_match_quality(
     context: dg.AssetExecutionContext, settings: SettingsResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """One row per run: source records, customers, cluster-size distribution, largest clusters, blocked key
-    values and key issues by type, and pairwise precision/recall against the truth file when one is given
-    (C360_IDENTITY_TRUTH, or truth/identity.csv beside the raw folder). Counts only, no personal data."""
+    values and key issues by type, the record pairs each pass linked, the probabilistic pass's match-probability
+    histogram and review queue, and pairwise precision/recall/F1 against the truth file when one is given
+    (C360_IDENTITY_TRUTH, or truth/identity.csv beside the raw folder): of the customers, of the exact pass
+    alone, and of the probabilistic pass's links. Counts only, no personal data."""
     config = settings.get()
     truth_file = config.identity_truth_file
     with warehouse.connect() as connection:
@@ -162,9 +167,13 @@ def identity_match_quality(
         "largest_clusters": dg.MetadataValue.json(quality.largest_clusters),
         "blocked_keys": dg.MetadataValue.json(quality.blocked_keys),
         "key_issues": dg.MetadataValue.json(quality.key_issues),
+        "links_by_pass": dg.MetadataValue.json(quality.links_by_pass),
+        "match_probability_histogram": dg.MetadataValue.json(quality.match_probability_histogram),
+        "review_queue": quality.review_queue,
     }
     if quality.scores:
         metadata.update({f"pairwise_{name}": value for name, value in scores_as_dict(quality.scores).items()})
+        metadata["scores_by_pass"] = dg.MetadataValue.json(quality.scores_by_pass)
         metadata["truth_file"] = quality.truth_file
         context.log.info(
             f"identity matching: precision {quality.scores.precision:.4f}, recall {quality.scores.recall:.4f}"

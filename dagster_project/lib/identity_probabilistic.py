@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import duckdb
     from splink import SettingsCreator
 
+    from dagster_project.lib.settings import Settings
+
 RECORD_KEY = "record_key"
 # What a record holds for the comparisons (text unless said): lower case, accents stripped, blanks trimmed.
 FEATURES = {
@@ -230,6 +232,15 @@ class LinkOptions:
     max_records_per_key: (
         int  # C360_IDENTITY_MAX_RECORDS_PER_KEY: an exact key held by more records is blocked
     )
+
+    @classmethod
+    def of(cls, settings: Settings) -> LinkOptions:
+        return cls(
+            match_probability=settings.identity_match_probability,
+            review_probability=settings.identity_review_probability,
+            max_clusters=settings.identity_max_probabilistic_clusters,
+            max_records_per_key=settings.identity_max_records_per_key,
+        )
 
 
 @dataclass

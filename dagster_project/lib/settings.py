@@ -31,6 +31,8 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from dagster_project.paths import IDENTITY_MODEL
+
 ENV_PREFIX = "C360_"
 
 
@@ -112,10 +114,9 @@ class Settings(BaseSettings):
         description="A match key shared by more source records than this is blocked as an over-merge risk.",
     )
     identity_model: Annotated[ResolvedPath | None, BeforeValidator(_empty_is_none)] = Field(
-        None,
-        description="The probabilistic identity model (Splink's JSON) runs predict with, e.g. the committed "
-        "identity/model.json (make train-identity writes it); empty (the default until the pass is fast at "
-        "a million customers): exact keys only.",
+        IDENTITY_MODEL,
+        description="The probabilistic identity model (Splink's JSON) runs predict with: the committed "
+        "identity/model.json unless set (make train-identity writes one); empty: exact keys only.",
     )
     identity_match_probability: Share = Field(
         0.999,
