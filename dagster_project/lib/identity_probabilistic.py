@@ -211,13 +211,16 @@ CLUSTERS_RELATION = "intermediate.int_identity_clusters"
 EXACT_KEYS = ("document_key", "email_key", "loyalty_key", "phone_key", "postal_code_surname")
 KEYS_LINKING_ALONE = EXACT_KEYS[:3]
 NOT_JOINED_BY_A_KEY = " and ".join(f"not coalesce(l.{key} = r.{key}, false)" for key in KEYS_LINKING_ALONE)
-DECISIONS = ("link", "review", "household", "capped", "conflicting_document")
+DECISIONS = ("link", "review", "household", "namesake", "capped", "conflicting_document")
 # Two people of one household share surname, address, CEP, city and often the phone: evidence a Fellegi-Sunter
 # model counts as independent, so their pairs score high. As in the exact pass (names_compatible), a pair links
 # only if the first names are close (Jaro-Winkler >= 0.88: levels exact, >= 0.92, >= 0.88; or one is missing)
 # and the birth dates do not disagree beyond the comparison's levels (equal, day and month swapped, one typo,
 # within a year, or missing).
 HOUSEHOLD_CONDITION = "(gamma_first_name in (0, 1) or gamma_birth_date = 0)"
+# Two people of one name at one CEP (a mother and daughter, say), told apart by their birth dates: a pair in
+# which a record has no birth date cannot say which of them it is, however high it scores.
+NAMESAKE_CONDITION = "gamma_birth_date = -1"
 HISTOGRAM_BINS = 10  # the match-probability histogram of the scored pairs, in tenths
 
 
@@ -302,8 +305,9 @@ def link(
 ) -> LinkRun:
     """Compare the records of FEATURES_RELATION with the committed model and keep, in LINKS_TABLE, every pair
     of at least options.review_probability with its decision: `link`, `review`, `household` (first names not
-    close, or birth dates far apart: HOUSEHOLD_CONDITION), `capped` (one side's links reach too many existing
-    clusters) or `conflicting_document` (both hold valid documents, and they differ).
+    close, or birth dates far apart: HOUSEHOLD_CONDITION), `namesake` (a record has no birth date, and the
+    name is held at the CEP by people of two birth dates: NAMESAKE_CONDITION), `capped` (one side's links reach
+    too many existing clusters) or `conflicting_document` (both hold valid documents, and they differ).
     The first pass, and a pass with another model or options, compares every record; later ones compare the
     records loaded since (a new version or a new record) with all, replacing their pairs."""
     from splink import DuckDBAPI
@@ -365,12 +369,14 @@ def link(
         pairs = []
     scored_pairs = " union all ".join(
         f"select {RECORD_KEY}_l as record_key, {RECORD_KEY}_r as linked_record_key, match_weight, "
-        f"match_probability, {HOUSEHOLD_CONDITION} as household, {_evidence_sql(model)} as evidence "
+        f"match_probability, {HOUSEHOLD_CONDITION} as household, {NAMESAKE_CONDITION} as without_birth_date, "
+        f"{_evidence_sql(model)} as evidence "
         f"from {name}"
         for name in pairs
     ) or (
         "select null::varchar as record_key, null::varchar as linked_record_key, null::double as match_weight, "
-        "null::double as match_probability, null::boolean as household, null::varchar as evidence "
+        "null::double as match_probability, null::boolean as household, null::boolean as without_birth_date, "
+        "null::varchar as evidence "
         "where false"
     )
     connection.execute(f"create or replace temp table _scored as {scored_pairs}")
@@ -394,7 +400,7 @@ def link(
 
 def _decide(connection: duckdb.DuckDBPyConnection, options: LinkOptions) -> None:
     """_scored -> _decided: each pair's decision, the guards applied (a conflicting document first, then the
-    cap on the customers a record's links reach: a linked record's customer is its cluster as the last build
+    household and namesake rules, then the cap on the customers a record's links reach: a linked record's customer is its cluster as the last build
     left it; for a record the last build did not see, the records it shares an exact key (EXACT_KEYS, held by
     no more than max_records_per_key records) with, named by the smallest of them; else the record alone)."""
     clusters = (
@@ -413,18 +419,36 @@ def _decide(connection: duckdb.DuckDBPyConnection, options: LinkOptions) -> None
         with documents as (
             select record_key, document_key from {FEATURES_RELATION} where document_key is not null
         ),
+        namesakes as (
+            -- A name at a CEP held by records with two or more birth dates: two people.
+            select first_name, surname, postal_code
+            from _records
+            where birth_date is not null and first_name is not null and surname is not null
+                and postal_code is not null
+            group by all
+            having count(distinct birth_date) >= 2
+        ),
+        records_of_namesakes as (
+            select _records.record_key
+            from _records
+            semi join namesakes using (first_name, surname, postal_code)
+        ),
         judged as (
             select
                 scored.*,
                 left_document.document_key is not null and right_document.document_key is not null
-                    and left_document.document_key != right_document.document_key as conflicting_document
+                    and left_document.document_key != right_document.document_key as conflicting_document,
+                scored.without_birth_date and (
+                    scored.record_key in (select record_key from records_of_namesakes)
+                    or scored.linked_record_key in (select record_key from records_of_namesakes)
+                ) as namesake
             from _scored as scored
             left join documents as left_document on scored.record_key = left_document.record_key
             left join documents as right_document on scored.linked_record_key = right_document.record_key
         ),
         links as (
             select record_key, linked_record_key from judged
-            where match_probability >= $match and not conflicting_document and not household
+            where match_probability >= $match and not conflicting_document and not household and not namesake
         ),
         directed as (
             select record_key, linked_record_key from links
@@ -474,6 +498,7 @@ def _decide(connection: duckdb.DuckDBPyConnection, options: LinkOptions) -> None
                 when judged.conflicting_document then 'conflicting_document'
                 when judged.household then 'household'
                 when judged.match_probability < $match then 'review'
+                when judged.namesake then 'namesake'
                 when judged.record_key in (select record_key from capped)
                     or judged.linked_record_key in (select record_key from capped) then 'capped'
                 else 'link'

@@ -154,10 +154,13 @@
 {% endmacro %}
 
 {#- The records whose links may have changed in this build (one column, record_key): the records it changed,
-    and every record holding a key value one of them holds or gave up (that value's count of holders, so
-    whether it is shared or blocked, may have changed). Every link that appeared or vanished has an end
-    among them. -#}
+    every record holding a key value one of them holds or gave up (that value's count of holders, so
+    whether it is shared or blocked, may have changed), and both ends of the pairs this run's probabilistic
+    pass linked (stamped with the pass's run_at; it rewrites the pairs of the records it compared). Every link
+    that appeared or vanished has an end among them. -#}
 {% macro records_with_changed_links() -%}
+    {%- set probabilistic_links = source('identity', 'int_identity_probabilistic_links') -%}
+    {%- set probabilistic_passes = source('identity', 'identity_probabilistic_state') -%}
     select changed_records.record_key
     from {{ changed_in_this_build(ref('int_customer_records'), ['record_key']) }} as changed_records
     union
@@ -168,6 +171,10 @@
             holders.key_type = changed_keys.key_type
             and holders.key_value = changed_keys.key_value
     where holders.is_current
+    union
+    select unnest([links.record_key, links.linked_record_key])
+    from {{ probabilistic_links }} as links
+    where links.decision = 'link' and links.linked_at = (select max(run_at) from {{ probabilistic_passes }})
 {%- endmacro %}
 
 {#- The customers (one column, customer_id) whose records this build re-clustered, and the ids those records

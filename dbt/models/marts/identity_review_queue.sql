@@ -1,13 +1,14 @@
 -- One row per record pair the probabilistic pass of identity (docs/identity.md, 3b) held back for a data
 -- steward: scored from C360_IDENTITY_REVIEW_PROBABILITY up to C360_IDENTITY_MATCH_PROBABILITY (`review`), or
--- above it but stopped by the over-merge cap (`capped`). The evidence names comparison levels, never values;
+-- above it but stopped by a guard: a record without a birth date between namesakes (`namesake`), or the
+-- over-merge cap (`capped`). The evidence names comparison levels, never values;
 -- the records are named by their source ids, as in customer_id_map.
 with
 
 held_back as (
     select *
     from {{ source('identity', 'int_identity_probabilistic_links') }}
-    where decision in ('review', 'capped')
+    where decision in ('review', 'namesake', 'capped')
 ),
 
 records as (
