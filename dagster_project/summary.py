@@ -50,9 +50,10 @@ def success_lines(result: dg.ExecuteInProcessResult, settings: Settings, seconds
     elif links:
         lines.append(
             f"  identity      probabilistic pass ({links['mode']}, {links['records_compared']:,} records compared): "
-            f"{links['pairs_link']:,} pairs linked, {links['pairs_review']:,} waiting for review, "
-            f"{links['pairs_household'] + links['pairs_capped'] + links['pairs_conflicting_document']:,} held "
-            "apart by a guard (intermediate.int_identity_probabilistic_links)"
+            f"{links['pairs_link']:,} pairs linked, "
+            f"{links['pairs_review'] + links['pairs_namesake'] + links['pairs_capped']:,} waiting for review "
+            f"(marts.identity_review_queue), {links['pairs_household'] + links['pairs_conflicting_document']:,} "
+            "told apart (a household, two CPFs)"
         )
     if clv:
         fitted = clv["clv_status"] == "fitted"
