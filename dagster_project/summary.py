@@ -85,6 +85,17 @@ def success_lines(result: dg.ExecuteInProcessResult, settings: Settings, seconds
         lines.append(
             f"  serving file  {serving['path']} ({len(serving['tables'])} tables, for BI tools read-only)"
         )
+    retention = _metadata(result, ["exports", "retention"])
+    if retention.get("retention_days"):
+        removed = retention.get("removed") or {}
+        lines.append(
+            f"  retention     {retention['retention_days']} days: "
+            + (
+                ", ".join(f"{count:,} {kind.replace('_', ' ')}" for kind, count in sorted(removed.items()))
+                or "nothing"
+            )
+            + " older removed (raw._retention_log)"
+        )
     lines.append(f"  warehouse     {settings.warehouse} (every table: python -m dagster_project.summary)")
     lines.append("  full log      make dev -> Runs, or C360_LOG_LEVEL=debug make run")
     return lines

@@ -3,7 +3,7 @@ files marketers download and the serving file BI reads, written only when every 
 put in place together (docs/delivery.md)."""
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import duckdb
@@ -17,7 +17,7 @@ from dagster_project.defs.resources import (
     dbt_code,
     dbt_project,
 )
-from dagster_project.lib import gates
+from dagster_project.lib import gates, retention
 from dagster_project.lib.delivery import deliver
 from dagster_project.lib.expectations import GateResult, load_suite, suite_path, validate
 from dagster_project.lib.exports import (
@@ -202,4 +202,60 @@ def delivery(
     )
 
 
-defs = dg.Definitions(assets=[delivery], asset_checks=[segment_gate(segment) for segment in SEGMENTS])
+FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+
+
+@dg.asset(
+    key=["exports", "retention"],
+    deps=[dg.AssetKey(["exports", "segments"])],
+    group_name="exports",
+    kinds={"python"},
+    pool=WAREHOUSE_POOL,
+    description="Removes export folders (the newest excepted), validation reports, gate log rows and finished "
+    "Dagster runs older than C360_RETENTION_DAYS, after the day's delivery; each removal is logged in "
+    "raw._retention_log (names and dates only).",
+)
+def retention_of_outputs(
+    context: dg.AssetExecutionContext, settings: SettingsResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    config = settings.get()
+    if not config.retention_days:
+        context.log.info("retention off (C360_RETENTION_DAYS is 0): nothing removed")
+        return dg.MaterializeResult(metadata={"retention_days": 0})
+    now = datetime.now(UTC).replace(tzinfo=None)
+    cutoff = now - timedelta(days=config.retention_days)
+    old_runs = [
+        (record.dagster_run.run_id, record.create_timestamp.replace(tzinfo=None))
+        for record in context.instance.get_run_records(
+            filters=dg.RunsFilter(created_before=cutoff.replace(tzinfo=UTC), statuses=FINISHED)
+        )
+        if record.dagster_run.run_id != context.run.run_id
+    ]
+    with warehouse.connect() as connection:
+        run = retention.apply(
+            config.export_dir, connection, config.retention_days, now, old_runs, context.instance.delete_run
+        )
+    counts = run.counts()
+    context.log.info(
+        f"retention ({config.retention_days} days, before {run.cutoff:%Y-%m-%d %H:%M}): "
+        + (
+            ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in sorted(counts.items()))
+            or "nothing"
+        )
+        + " removed"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "retention_days": config.retention_days,
+            "cutoff": run.cutoff.isoformat(timespec="seconds"),
+            "removed": dg.MetadataValue.json(counts),
+            "export_folders_removed": dg.MetadataValue.json(
+                [removal.name for removal in run.removed if removal.kind == "export_folder"]
+            ),
+        }
+    )
+
+
+defs = dg.Definitions(
+    assets=[delivery, retention_of_outputs], asset_checks=[segment_gate(segment) for segment in SEGMENTS]
+)

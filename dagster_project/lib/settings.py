@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     export_dir: ResolvedPath = Field(
         Path("exports"), description="Where segment exports are written: <export_dir>/<as_of>/."
     )
+    retention_days: NonNegativeInt = Field(
+        180,
+        description="Export folders (the newest excepted), validation reports, gate log rows and Dagster runs "
+        "older than this many days are removed by the daily run (logged in raw._retention_log); 0: kept.",
+    )
     serving: ResolvedPath = Field(
         Path("data/serving.duckdb"), description="The published file BI tools read."
     )
