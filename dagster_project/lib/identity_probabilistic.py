@@ -134,11 +134,17 @@ def _blocked(
     selected = ", ".join([RECORD_KEY, *FEATURES] + ([extra_columns] if extra_columns else []))
     connection.execute(f"create or replace temp table {table} as select {selected}, {hashes} from {relation}")
     for column in BLOCK_COLUMNS:
-        connection.execute(
-            f"update {table} set {column} = null where {column} in "
-            f"(select {column} from {table} where {column} is not null group by 1 "
-            f"having count(*) > {MAX_BLOCK_RECORDS})"
-        )
+        _forget_values_held_by_more_than(connection, table, column, MAX_BLOCK_RECORDS)
+
+
+def _forget_values_held_by_more_than(
+    connection: duckdb.DuckDBPyConnection, table: str, column: str, records: int
+) -> None:
+    """Null `column` of temp table `table` where more than `records` rows hold its value."""
+    connection.execute(
+        f"update {table} set {column} = null where {column} in (select {column} from {table} "
+        f"where {column} is not null group by 1 having count(*) > {int(records)})"
+    )
 
 
 def _with_blocking(model: dict[str, Any], condition: str = "") -> dict[str, Any]:
@@ -329,10 +335,7 @@ def link(
     # are the exact pass's, and are not compared (NOT_JOINED_BY_A_KEY).
     _blocked(connection, FEATURES_RELATION, "_records", ", ".join(["loaded_at", *KEYS_LINKING_ALONE]))
     for key in KEYS_LINKING_ALONE:
-        connection.execute(
-            f"update _records set {key} = null where {key} in (select {key} from _records "
-            f"where {key} is not null group by 1 having count(*) > {int(options.max_records_per_key)})"
-        )
+        _forget_values_held_by_more_than(connection, "_records", key, options.max_records_per_key)
     model = _with_blocking(model, NOT_JOINED_BY_A_KEY)
     compared = ", ".join([RECORD_KEY, *FEATURES, *KEYS_LINKING_ALONE, *BLOCK_COLUMNS])
     database = DuckDBAPI(connection=connection)
