@@ -477,15 +477,21 @@ def test_incremental_identity_splits_blocks_and_unblocks_as_a_rebuild_would(iden
         "decision, match_weight, evidence from intermediate.int_identity_probabilistic_links"
     )
     daily_pairs = query(warehouse, pairs_kept)
+    model = json.loads(IDENTITY_MODEL.read_text(encoding="utf-8"))
+    with duckdb.connect(str(warehouse)) as connection:  # a pass with nothing new: the pairs stand
+        idle = identity_probabilistic.link(
+            connection, model, identity_probabilistic.LinkOptions.of(Settings()), datetime(2026, 10, 3)
+        )
+    assert (idle.mode, idle.records_compared, idle.pairs_kept) == ("incremental", 0, 0)
+    assert table_rows(warehouse, pairs_kept).equals(
+        daily_pairs.sort_values(list(daily_pairs.columns)).reset_index(drop=True)
+    )
     full_pass = tmp_path / "full_pass.duckdb"
     shutil.copy(warehouse, full_pass)
     with duckdb.connect(str(full_pass)) as connection:
         connection.execute(f"delete from {identity_probabilistic.STATE_TABLE}")
         run = identity_probabilistic.link(
-            connection,
-            json.loads(IDENTITY_MODEL.read_text(encoding="utf-8")),
-            identity_probabilistic.LinkOptions.of(Settings()),
-            datetime(2026, 10, 3),
+            connection, model, identity_probabilistic.LinkOptions.of(Settings()), datetime(2026, 10, 3)
         )
     assert run.mode == "full" and run.records_compared > 12
     both = daily_pairs.merge(

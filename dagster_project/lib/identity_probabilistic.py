@@ -330,6 +330,14 @@ def link(
     since = {} if state is None or full else {"since": state[1]}
     changed_count = scalar(connection, f"select count(*) from {FEATURES_RELATION} where {changed}", since)
     run = LinkRun("full" if full else "incremental", records_compared=changed_count)
+    if not (full or changed_count):  # nothing delivered since the last pass: its pairs stand
+        with transaction(connection):
+            connection.execute(
+                f"insert into {STATE_TABLE} values ($fingerprint, $compared_to, $at)",
+                {"fingerprint": fingerprint, "compared_to": compared_to, "at": at},
+            )
+        run.seconds = round(time.perf_counter() - started, 3)
+        return run
     # Each record's features, blocks, and the keys that link records alone where they do (held by no more
     # than max_records_per_key records; a key held by more is blocked and links nothing): pairs sharing one
     # are the exact pass's, and are not compared (NOT_JOINED_BY_A_KEY).
