@@ -78,14 +78,14 @@ def test_retention_removes_old_outputs_keeps_the_newest_export_and_logs_each_rem
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         assert connection.execute("select run_id from raw._gate_log").fetchall() == [("c",)]
         logged = connection.execute(
-            "select kind, name from raw._retention_log order by kind, name"
+            "select kind, name, removed_count from raw._retention_log order by kind, name"
         ).fetchall()
     assert logged == [
-        ("dagster_run", first.run_id),
-        ("export_folder", "2025-01-31"),
-        ("export_folder", "2025-06-30"),
-        ("gate_log_rows", "2"),
-        ("validation_report", "old-run.md"),
+        ("dagster_run", first.run_id, 1),
+        ("export_folder", "2025-01-31", 1),
+        ("export_folder", "2025-06-30", 1),
+        ("gate_log_rows", "raw._gate_log", 2),
+        ("validation_report", "old-run.md", 1),
     ]
     removed = [
         materialization.metadata["removed"].value

@@ -225,8 +225,8 @@ DECISIONS = ("link", "review", "household", "namesake", "capped", "conflicting_d
 # within a year, or missing).
 HOUSEHOLD_CONDITION = "(gamma_first_name in (0, 1) or gamma_birth_date = 0)"
 # Two people of one name at one CEP (a mother and daughter, say), told apart by their birth dates: a pair in
-# which a record has no birth date cannot say which of them it is, however high it scores.
-NAMESAKE_CONDITION = "gamma_birth_date = -1"
+# which a record has no birth date (WITHOUT_BIRTH_DATE) cannot say which of them it is, however high it scores.
+WITHOUT_BIRTH_DATE = "gamma_birth_date = -1"
 HISTOGRAM_BINS = 10  # the match-probability histogram of the scored pairs, in tenths
 
 
@@ -312,7 +312,7 @@ def link(
     """Compare the records of FEATURES_RELATION with the committed model and keep, in LINKS_TABLE, every pair
     of at least options.review_probability with its decision: `link`, `review`, `household` (first names not
     close, or birth dates far apart: HOUSEHOLD_CONDITION), `namesake` (a record has no birth date, and the
-    name is held at the CEP by people of two birth dates: NAMESAKE_CONDITION), `capped` (one side's links reach
+    name is held at the CEP by people of two birth dates), `capped` (one side's links reach
     too many existing clusters) or `conflicting_document` (both hold valid documents, and they differ).
     The first pass, and a pass with another model or options, compares every record; later ones compare the
     records loaded since (a new version or a new record) with all, replacing their pairs."""
@@ -380,7 +380,7 @@ def link(
         pairs = []
     scored_pairs = " union all ".join(
         f"select {RECORD_KEY}_l as record_key, {RECORD_KEY}_r as linked_record_key, match_weight, "
-        f"match_probability, {HOUSEHOLD_CONDITION} as household, {NAMESAKE_CONDITION} as without_birth_date, "
+        f"match_probability, {HOUSEHOLD_CONDITION} as household, {WITHOUT_BIRTH_DATE} as without_birth_date, "
         f"{_evidence_sql(model)} as evidence "
         f"from {name}"
         for name in pairs

@@ -2,7 +2,7 @@
 (`<export_dir>/<as_of>/`, by their manifest's created_at), validation reports (`<export_dir>/validation/`),
 the gate log (`raw._gate_log`) and Dagster's run history older than C360_RETENTION_DAYS are removed by the
 daily run; the newest export folder always stays, whatever its age (it is what marketers take). Every removal
-is logged in `raw._retention_log` (what, which, when it was made, when it was removed): names of folders and
+is logged in `raw._retention_log` (what, which, when it was made, when it was removed, how many): names of folders and
 runs only, never their contents.
 """
 
@@ -27,8 +27,9 @@ VALIDATION_FOLDER = "validation"
 @dataclass(frozen=True)
 class Removal:
     kind: str  # export_folder, validation_report, gate_log_rows, dagster_run
-    name: str  # the folder, file or run id; for gate log rows, how many
+    name: str  # the folder, file, run id or table
     made_at: datetime | None
+    count: int = 1  # items removed (rows, for the gate log)
 
 
 @dataclass
@@ -39,8 +40,7 @@ class RetentionRun:
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for removal in self.removed:
-            rows = int(removal.name) if removal.kind == "gate_log_rows" else 1
-            counts[removal.kind] = counts.get(removal.kind, 0) + rows
+            counts[removal.kind] = counts.get(removal.kind, 0) + removal.count
         return counts
 
 
@@ -94,7 +94,7 @@ def apply(
             run.removed.append(Removal("dagster_run", run_id, created))
     connection.execute(
         f"create table if not exists {RETENTION_LOG} "
-        "(removed_at timestamp, kind varchar, name varchar, made_at timestamp)"
+        "(removed_at timestamp, kind varchar, name varchar, made_at timestamp, removed_count bigint)"
     )
     with transaction(connection):
         if has_table(connection, *GATE_LOG.split(".")):
@@ -102,10 +102,16 @@ def apply(
                 f"delete from {GATE_LOG} where checked_at < $cutoff", {"cutoff": run.cutoff}
             ).fetchone()
             if rows and rows[0]:
-                run.removed.append(Removal("gate_log_rows", str(rows[0]), None))
+                run.removed.append(Removal("gate_log_rows", GATE_LOG, None, int(rows[0])))
         for removal in run.removed:
             connection.execute(
-                f"insert into {RETENTION_LOG} values ($at, $kind, $name, $made_at)",
-                {"at": now, "kind": removal.kind, "name": removal.name, "made_at": removal.made_at},
+                f"insert into {RETENTION_LOG} values ($at, $kind, $name, $made_at, $count)",
+                {
+                    "at": now,
+                    "kind": removal.kind,
+                    "name": removal.name,
+                    "made_at": removal.made_at,
+                    "count": removal.count,
+                },
             )
     return run
