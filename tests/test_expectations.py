@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -101,6 +101,18 @@ CASES: dict[str, tuple[dict, list[tuple[dict, str]]]] = {
     "raw_consents": (
         {"source_customer_id": "c1", "channel": "E-mail", "status": "opt-out", "recorded_at": DAY},
         [({"status": "nao quero mais"}, "status_code"), ({"channel": "carrier pigeon"}, "channel_code")],
+    ),
+    "raw_erasure_requests": (
+        {
+            "request_id": "LGPD-1",
+            "email": "a@b.com.br",
+            "requested_at": DAY,
+            "legal_basis": "LGPD Art. 18 VI",
+        },
+        [
+            ({"request_id": None}, "request_id"),
+            ({"requested_at": pd.Timestamp(NOW + timedelta(days=3))}, "requested_at"),
+        ],
     ),
     "raw_products": (
         {"product_id": "p1", "list_price": 10.0, "unit_cost": 4.0},

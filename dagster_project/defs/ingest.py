@@ -10,7 +10,7 @@ import duckdb
 
 from dagster_project.defs.exports import SEGMENTS
 from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource, WarehouseResource
-from dagster_project.lib import gates
+from dagster_project.lib import erasure, gates
 from dagster_project.lib.contracts import FAMILIES, Family
 from dagster_project.lib.delivery import recover
 from dagster_project.lib.expectations import GateResult
@@ -77,6 +77,17 @@ def ingest_asset(family: Family) -> dg.AssetsDefinition:
                 if honoured.removed:
                     context.log.warning(honoured.summary())
                 applied = {"opt_outs_applied_to_delivered": dg.MetadataValue.json(honoured.removed)}
+            # Erased people: what this load brought of them leaves raw; new requests are executed at once.
+            erased = erasure.sweep(connection, family.name, loaded_at, config.export_dir, run_id)
+            if family.name == "erasure_requests":
+                erased = erasure.execute(
+                    connection, loaded_at, config.export_dir, config.serving, config.warehouse, run_id
+                )
+            if erased.requests or erased.swept:
+                context.log.warning(erased.summary())
+                applied["erasure"] = dg.MetadataValue.json(erased.as_report())
+                if erased.report:
+                    applied["erasure_report"] = dg.MetadataValue.path(str(erased.report))
         if load.verdicts:
             gates.write_report(config.export_dir / "validation", run_id, load.verdicts, loaded_at)
         for outcome in load.files:
@@ -126,6 +137,7 @@ with warnings.catch_warnings():
 
     def freshness_checks(family: Family) -> list[dg.AssetChecksDefinition]:
         """Warns (never blocks) when the family's newest extract loaded more than `fresh_within_hours` ago."""
+        assert family.fresh_within_hours is not None
         return list(
             dg.build_last_update_freshness_checks(
                 assets=[dg.AssetKey(["raw", family.name])],
@@ -133,7 +145,12 @@ with warnings.catch_warnings():
             )
         )
 
-    raw_freshness_checks = [check for family in FAMILIES for check in freshness_checks(family)]
+    raw_freshness_checks = [
+        check
+        for family in FAMILIES
+        if family.fresh_within_hours is not None
+        for check in freshness_checks(family)
+    ]
     raw_freshness_sensor = dg.build_sensor_for_freshness_checks(
         freshness_checks=raw_freshness_checks, name="raw_freshness", minimum_interval_seconds=15 * 60
     )

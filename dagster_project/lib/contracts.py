@@ -42,7 +42,8 @@ class Family:
     columns: tuple[Column, ...]
     # Freshness: a new file of this family is expected at least this often (a daily extract, with a
     # 12-hour grace; weekly for slowly changing reference data). Older than that, the freshness check warns.
-    fresh_within_hours: int = 36
+    # None: files come when they come (erasure requests), no freshness check.
+    fresh_within_hours: int | None = 36
 
     @property
     def required_columns(self) -> tuple[str, ...]:
@@ -175,6 +176,22 @@ FAMILIES: tuple[Family, ...] = (
             ("unit_cost", D),
         ),
         fresh_within_hours=7 * 24 + 12,
+    ),
+    Family(
+        "erasure_requests",
+        "Requests to erase a person (LGPD Art. 18): a request id and at least one key naming them - a source "
+        "system with its customer id, a CPF/CNPJ, an e-mail or a phone (docs/privacy.md).",
+        _columns(
+            ("request_id", T, True),
+            ("source_system", T),
+            ("source_customer_id", T),
+            ("document_id", T),
+            ("email", T),
+            ("phone", T),
+            ("requested_at", TS, True),
+            ("legal_basis", T),
+        ),
+        fresh_within_hours=None,
     ),
 )
 

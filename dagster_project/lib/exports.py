@@ -25,13 +25,14 @@ The CSV files then:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import pickle
 import re
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -402,3 +403,49 @@ def swap_in(staging: Path, target: Path) -> None:
         target.rename(retired)
     staging.rename(target)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def remove_customers(
+    folder: Path,
+    customers_of: Callable[[dict[str, Any]], set[int]],
+    counted_as: str,
+    stamped_as: str,
+    at: datetime,
+) -> dict[str, int]:
+    """Remove from the export folder's segment files the customers `customers_of(manifest entry)` names (opt-outs
+    of the entry's channel, erased people): each file changed is rewritten as it was less those rows, its
+    manifest entry's rows, sha256 and `counted_as` count updated and the manifest stamped `stamped_as`; the
+    folder is rewritten whole and swapped in. Returns rows removed per "exports/<folder>/<file>"."""
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    changed: dict[str, bytes] = {}
+    removed: dict[str, int] = {}
+    for entry in manifest["segments"]:
+        customers = customers_of(entry)
+        if not customers:
+            continue
+        content = (folder / entry["file"]).read_bytes()
+        read = {"sep": DELIMITER, "dtype": str, "keep_default_na": False, "encoding": "utf-8-sig"}
+        ids = pd.read_csv(io.BytesIO(content), usecols=["customer_id"], **read)["customer_id"]
+        gone = ids.astype("int64").isin(customers)
+        if not gone.any():
+            continue  # the common case: read the ids only, rewrite nothing
+        frame = pd.read_csv(io.BytesIO(content), **read)
+        text = frame.loc[~gone.to_numpy()].to_csv(index=False, sep=DELIMITER, lineterminator="\r\n")
+        changed[entry["file"]] = "\ufeff".encode() + text.encode("utf-8")
+        entry["rows"] -= int(gone.sum())
+        entry[counted_as] = entry.get(counted_as, 0) + int(gone.sum())
+        entry["sha256"] = hashlib.sha256(changed[entry["file"]]).hexdigest()
+        removed[f"exports/{folder.name}/{entry['file']}"] = int(gone.sum())
+    if changed:
+        manifest[stamped_as] = at.isoformat(timespec="seconds")
+        staging = folder.with_name(f".{folder.name}.partial-{uuid.uuid4().hex}")
+        shutil.copytree(folder, staging)
+        try:
+            for name, content in changed.items():
+                (staging / name).write_bytes(content)
+            write_manifest(staging, manifest)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        swap_in(staging, folder)
+    return removed

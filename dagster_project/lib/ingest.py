@@ -16,7 +16,8 @@ Every file is one unit of work in its own transaction:
     quarantine. A file loaded earlier without a verdict is judged the same way first.
 Rejected files are logged as such and tried again on the next run; the caller fails the run (for a file the
 gate rejected, the raw gate asset check does, from the verdicts logged in raw._gate_log).
-This module is the one writer of raw.<family>, the quarantine and the ledger.
+This module is the one writer of raw.<family>, the quarantine and the ledger, but for the rows of an erased
+person, which lib/erasure deletes.
 
 Row numbers count data records from 1 (the header is not a record): row 1 is line 2 of a CSV file.
 """
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 
+from dagster_project.lib import erasure
 from dagster_project.lib.contracts import LINEAGE_COLUMNS, Column, ColumnType, Family
 from dagster_project.lib.dialects import SourceDialect, dialect_for, load_dialects
 from dagster_project.lib.warehouse import one_row, scalar, sql_literal, transaction
@@ -141,6 +143,7 @@ def ensure_raw_tables(connection: duckdb.DuckDBPyConnection, family: Family) -> 
     # gate_status: the raw gate's verdict on the file's rows (passed / failed); null for a file loaded without a
     # gate, or by a version that judged files after their commit (judged on the next load with a gate).
     connection.execute(f"alter table {LOAD_LOG} add column if not exists gate_status varchar")
+    erasure.ensure_tables(connection)  # the erased people's tombstones, which staging reads
     connection.execute(
         f"""
         create table if not exists {QUARANTINE} (

@@ -10,9 +10,6 @@ marts.customer_id_map: a record no build has seen yet cannot be in a delivered f
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import shutil
 import uuid
 from collections.abc import Mapping
@@ -23,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from dagster_project.lib.exports import DELIMITER, SEGMENT_SCHEMA, swap_in, write_manifest
+from dagster_project.lib.exports import SEGMENT_SCHEMA, remove_customers
 from dagster_project.lib.gates import canonical_values, vocabulary_key
 from dagster_project.lib.lazy import lazy_module
 from dagster_project.lib.publish import attached, partial_name
@@ -127,46 +124,16 @@ def honour(
     removed: dict[str, int] = {}
     if opted_out:
         for manifest in sorted(export_dir.glob("*/manifest.json")) if export_dir.is_dir() else []:
-            removed |= _refilter_folder(manifest.parent, opted_out, loaded_at)
+            removed |= remove_customers(
+                manifest.parent,
+                lambda entry: opted_out.get(entry["channel"], set()),
+                "opted_out_removed",
+                "opt_outs_applied_at",
+                loaded_at,
+            )
         if serving.exists():
             removed |= _refilter_serving(connection, serving, opted_out, segment_channels)
     return Honoured(sum(len(ids) for ids in opted_out.values()), removed)
-
-
-def _refilter_folder(folder: Path, opted_out: dict[str, set[int]], at: datetime) -> dict[str, int]:
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    changed: dict[str, bytes] = {}
-    removed: dict[str, int] = {}
-    for entry in manifest["segments"]:
-        customers = opted_out.get(entry["channel"])
-        if not customers:
-            continue
-        content = (folder / entry["file"]).read_bytes()
-        read = {"sep": DELIMITER, "dtype": str, "keep_default_na": False, "encoding": "utf-8-sig"}
-        ids = pd.read_csv(io.BytesIO(content), usecols=["customer_id"], **read)["customer_id"]
-        gone = ids.astype("int64").isin(customers)
-        if not gone.any():
-            continue  # the common case: read the ids only, rewrite nothing
-        frame = pd.read_csv(io.BytesIO(content), **read)
-        text = frame.loc[~gone.to_numpy()].to_csv(index=False, sep=DELIMITER, lineterminator="\r\n")
-        changed[entry["file"]] = "\ufeff".encode() + text.encode("utf-8")
-        entry["rows"] -= int(gone.sum())
-        entry["opted_out_removed"] += int(gone.sum())
-        entry["sha256"] = hashlib.sha256(changed[entry["file"]]).hexdigest()
-        removed[f"exports/{folder.name}/{entry['file']}"] = int(gone.sum())
-    if changed:
-        manifest["opt_outs_applied_at"] = at.isoformat(timespec="seconds")
-        staging = folder.with_name(f".{folder.name}.partial-{uuid.uuid4().hex}")
-        shutil.copytree(folder, staging)
-        try:
-            for name, content in changed.items():
-                (staging / name).write_bytes(content)
-            write_manifest(staging, manifest)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        swap_in(staging, folder)
-    return removed
 
 
 def _refilter_serving(

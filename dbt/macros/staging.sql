@@ -20,15 +20,30 @@
     raw columns; required, so never null) that have a row loaded since the last build, from all their rows,
     so latest_version still sees every version; the config's unique_key (the same key, staged) replaces
     them (delete+insert). A first build, or dbt --full-refresh, reads everything. The source's rows are
-    never deleted once dbt has read them (a file the raw gate rejects leaves raw before dbt runs). -#}
+    never deleted once dbt has read them (a file the raw gate rejects leaves raw before dbt runs), but for an
+    erased person's (the erasure step deletes those everywhere). The rows belong to a source customer; those
+    of an erased record are left out. -#}
 {% macro delivered_since_last_build(relation, key_expressions) -%}
     select *
-    from {{ relation }}
-    {%- if is_incremental() %}
-        where ({{ key_expressions | join(', ') }}) in (
-            select {{ key_expressions | join(', ') }}
-            from {{ relation }}
-            where _loaded_at > (select max(loaded_at) from {{ this }})
-        )
-    {%- endif %}
+    from (
+        select *
+        from {{ relation }}
+        {%- if is_incremental() %}
+            where ({{ key_expressions | join(', ') }}) in (
+                select {{ key_expressions | join(', ') }}
+                from {{ relation }}
+                where _loaded_at > (select max(loaded_at) from {{ this }})
+            )
+        {%- endif %}
+    )
+    where {{ not_erased('_source_system', 'trim(source_customer_id)') }}
+{%- endmacro %}
+
+{#- False for a row of a record the erasure step erased (docs/privacy.md): its salted hash is a tombstone. The
+    erasure step removes such rows from raw before staging runs; this keeps a re-delivered row out even when dbt
+    runs alone. -#}
+{% macro not_erased(source_system, source_customer_id) -%}
+    raw.erasure_hash('record', {{ source_system }} || ':' || {{ source_customer_id }}) not in (
+        select key_hash from {{ source('erasure', '_erasure_tombstones') }} where key_kind = 'record'
+    )
 {%- endmacro %}

@@ -9,7 +9,8 @@
 -- only, and never rebuilt (full_refresh=false): the state that keeps ids stable across runs and rebuilds.
 --   * a cluster keeps the oldest id its records already had; the other ids of a merge are retired;
 --   * an id whose records split over several clusters stays with the cluster holding most of them;
---   * a cluster without an id gets a new one above every id ever issued, so no id is reused.
+--   * a cluster without an id gets a new one above every id ever issued, so no id is reused (an erased
+--     person's rows leave the ledger; the highest id issued then is kept in raw._erasure_state).
 with
 
 -- The clusters this build recomputed (all of them in a full build): every other record keeps its id, and no
@@ -51,8 +52,11 @@ id_ages as (
 ),
 
 highest_issued_id as (
-    select coalesce(max(customer_id), 0) as customer_id
-    from {% if is_incremental() %}{{ this }}{% else %}ledger{% endif %}
+    -- Above every id the ledger holds and every id it held before an erasure removed its rows.
+    select greatest(
+        (select coalesce(max(customer_id), 0) from {% if is_incremental() %}{{ this }}{% else %}ledger{% endif %}),
+        (select coalesce(max(highest_issued_customer_id), 0) from {{ source('erasure', '_erasure_state') }})
+    ) as customer_id
 ),
 
 candidate_ids as (

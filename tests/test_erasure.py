@@ -1,0 +1,255 @@
+"""The right to erasure (lib/erasure.py, docs/privacy.md): a request naming only a person's e-mail removes every
+row of theirs - in every source system, through the identity graph - from every schema of the warehouse, the
+serving file and the export folders; their original customer file delivered again brings nothing back; everyone
+else's rows are untouched; the request log and the report say what was removed, without a personal value."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import duckdb
+
+from tests.conftest import copy_of, run_pipeline
+
+# Per-customer marts whose columns are each customer's own facts: equal, row for row, for everyone else. The
+# other marts with a customer_id hold scores relative to the whole population (quintiles, fitted models), which
+# one customer fewer may move; they are compared on the customers they list.
+OWN_FACTS = (
+    "customer_id_map",
+    "dim_customers",
+    "fct_purchases",
+    "fct_service_interactions",
+    "fct_campaign_contacts",
+    "customer_consents",
+)
+
+
+def the_person(connection: duckdb.DuckDBPyConnection) -> tuple[int, str]:
+    """A customer with records in three source systems, purchases, service contacts, campaign contacts and
+    consents, whose e-mail and name no one else has; returns their id and e-mail."""
+    return connection.execute(
+        """
+        with records as (
+            select ids.customer_id, lower(trim(rows.email)) as email, rows.full_name
+            from marts.customer_id_map as ids
+            join raw.customers as rows
+                on rows._source_system = ids.source_system and trim(rows.source_customer_id) = ids.source_customer_id
+        ),
+        unique_emails as (
+            select email, any_value(customer_id) as customer_id from records
+            where email like '%@%' group by email having count(distinct customer_id) = 1
+        ),
+        unique_names as (
+            select full_name from records group by full_name having count(distinct customer_id) = 1
+        )
+        select ids.customer_id, any_value(unique_emails.email)
+        from marts.customer_id_map as ids
+        join unique_emails using (customer_id)
+        where ids.customer_id in (select customer_id from marts.fct_purchases)
+            and ids.customer_id in (select customer_id from marts.fct_service_interactions)
+            and ids.customer_id in (select customer_id from marts.fct_campaign_contacts)
+            and ids.customer_id in (select customer_id from marts.customer_consents)
+            and not exists (
+                select 1 from records where records.customer_id = ids.customer_id
+                    and records.full_name not in (select full_name from unique_names)
+            )
+        group by ids.customer_id
+        having count(distinct ids.source_system) >= 3
+        order by ids.customer_id
+        limit 1
+        """
+    ).fetchone()
+
+
+def their_values(connection: duckdb.DuckDBPyConnection, customer_id: int) -> dict[str, set[str]]:
+    """Every id, name, e-mail, phone and document of theirs, as delivered and as staging keyed them."""
+    rows = connection.execute(
+        """
+        select ids.source_system, ids.source_customer_id, rows.full_name, rows.email, rows.phone, rows.document_id,
+            staged.email_key, staged.phone_key, staged.document_key
+        from marts.customer_id_map as ids
+        left join raw.customers as rows
+            on rows._source_system = ids.source_system and trim(rows.source_customer_id) = ids.source_customer_id
+        left join staging.stg_raw__customers as staged
+            on staged.source_system = ids.source_system and staged.source_customer_id = ids.source_customer_id
+        where ids.customer_id = $id
+        """,
+        {"id": customer_id},
+    ).fetchall()
+    values: dict[str, set[str]] = {"ids": set(), "texts": set()}
+    for system, source_id, *personal in rows:
+        values["ids"] |= {source_id, f"{system}:{source_id}"}
+        values["texts"] |= {value.strip().lower() for value in personal if value and len(value.strip()) >= 6}
+    return values
+
+
+def traces(database: Path, customer_id: int, values: dict[str, set[str]]) -> list[str]:
+    """Every column of every table holding one of the values (an id equal, a text within it) or the customer id."""
+    found = []
+    with duckdb.connect(str(database), read_only=True) as connection:
+        columns = connection.execute(
+            """
+            select schema_name, table_name, column_name, data_type from duckdb_columns()
+            where database_name = current_database()
+                and (schema_name, table_name) in (select schema_name, table_name from duckdb_tables())
+            """
+        ).fetchall()
+        for schema, table, column, data_type in columns:
+            relation, quoted = f'"{schema}"."{table}"', f'"{column}"'
+            if column.endswith("customer_id") and data_type in ("BIGINT", "INTEGER"):
+                query = f"select count(*) from {relation} where {quoted} = $id"
+                parameters: dict[str, object] = {"id": customer_id}
+            elif column.endswith("customer_ids") and data_type.endswith("[]"):
+                query = f"select count(*) from {relation} where list_contains({quoted}, $id)"
+                parameters = {"id": customer_id}
+            elif data_type in ("VARCHAR", "JSON") or data_type.endswith("[]"):
+                text = f"lower({quoted}::varchar)"
+                query = (
+                    f"select count(*) from {relation} where {text} in (select lower(unnest($ids::varchar[]))) "
+                    f"or list_bool_or([contains({text}, needle) for needle in $texts::varchar[]])"
+                )
+                parameters = {"ids": sorted(values["ids"]), "texts": sorted(values["texts"])}
+            else:
+                continue
+            if connection.execute(query, parameters).fetchone()[0]:
+                found.append(f"{database.name} {schema}.{table}.{column}")
+    return found
+
+
+def rows_of_others(database: Path, customer_id: int, tables: tuple[str, ...]) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return {
+            table: connection.execute(
+                f"select * exclude (built_at) from marts.{table} where customer_id is distinct from $id order by all"
+                if "built_at" in [row[0] for row in connection.execute(f"describe marts.{table}").fetchall()]
+                else f"select * from marts.{table} where customer_id is distinct from $id order by all",
+                {"id": customer_id},
+            ).fetchall()
+            for table in tables
+        }
+
+
+def exported_rows(export_dir: Path) -> dict[str, list[list[str]]]:
+    files = {}
+    for manifest in export_dir.glob("*/manifest.json"):
+        for entry in json.loads(manifest.read_text(encoding="utf-8"))["segments"]:
+            content = (manifest.parent / entry["file"]).read_text(encoding="utf-8-sig")
+            files[f"{manifest.parent.name}/{entry['file']}"] = list(
+                csv.reader(io.StringIO(content), delimiter=";")
+            )
+    return files
+
+
+def test_an_erasure_request_naming_only_an_email_forgets_the_person_everywhere(built_sample, tmp_path):
+    folder = copy_of(built_sample[0], tmp_path / "built")
+    warehouse, serving, export_dir = (
+        folder / "warehouse.duckdb",
+        folder / "serving.duckdb",
+        folder / "exports",
+    )
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        customer_id, email = the_person(connection)
+        values = their_values(connection, customer_id)
+        systems = {
+            system
+            for (system,) in connection.execute(
+                "select distinct source_system from marts.customer_id_map where customer_id = $id",
+                {"id": customer_id},
+            ).fetchall()
+        }
+        highest_id = connection.execute("select max(customer_id) from marts.customer_id_map").fetchone()[0]
+    assert (
+        len(systems) >= 3 and traces(warehouse, customer_id, values) and traces(serving, customer_id, values)
+    )
+    before = rows_of_others(warehouse, customer_id, OWN_FACTS)
+    (folder / "values.json").write_text(
+        json.dumps({"id": customer_id, **{k: sorted(v) for k, v in values.items()}})
+    )
+    exported_before = exported_rows(export_dir)
+    requests = folder / "raw" / "erasure_requests" / "dpo"
+    requests.mkdir(parents=True)
+    (requests / "requests_2026-01-05.csv").write_text(
+        f"request_id,email,requested_at,legal_basis\nLGPD-0001,{email.upper()} ,2026-01-05 09:30:00,LGPD Art. 18 VI\n",
+        encoding="utf-8",
+    )
+
+    result = run_pipeline(folder / "raw", warehouse)
+
+    assert result.success
+    for database in (warehouse, serving):
+        assert traces(database, customer_id, values) == [], traces(database, customer_id, values)
+    exported = exported_rows(export_dir)
+    texts = [cell.lower() for rows in exported.values() for row in rows for cell in row]
+    assert str(customer_id) not in [row[0] for rows in exported.values() for row in rows[1:]]
+    assert not any(value in cell for value in values["texts"] for cell in texts)
+    assert rows_of_others(warehouse, customer_id, OWN_FACTS) == before
+    assert exported.keys() >= exported_before.keys()
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        (log,) = connection.execute(
+            "select request_id, status, customers, records, rows_removed, received_at, executed_at "
+            "from raw._erasure_log"
+        ).fetchall()
+        request = connection.execute(
+            "select request_id, email, document_id, requested_at, legal_basis from raw.erasure_requests"
+        ).fetchall()
+        assert (
+            connection.execute("select max(highest_issued_customer_id) from raw._erasure_state").fetchone()[0]
+            >= highest_id
+        )
+    request_id, status, customers, records, removed, received_at, executed_at = log
+    removed = json.loads(removed)
+    assert (request_id, status, customers) == ("LGPD-0001", "erased", 1)
+    assert records == len([value for value in values["ids"] if ":" in value])
+    assert executed_at >= received_at
+    for table in (
+        "raw.customers",
+        "raw.purchases",
+        "raw.consents",
+        "marts.customer_id_map",
+        "marts.customer_360",
+    ):
+        assert any(name.endswith(table.split(".")[1]) for name in removed if removed[name] > 0), table
+    assert request == [("LGPD-0001", None, None, request[0][3], "LGPD Art. 18 VI")]  # its keys are blanked
+    (report,) = (export_dir / "erasure").glob("*.json")
+    content = report.read_text(encoding="utf-8")
+    assert '"status": "erased"' in content and not any(value in content.lower() for value in values["texts"])
+    assert not any(value in content for value in values["ids"] if ":" in value)
+
+    # Their original customer files delivered again - as they were, and rewritten (a new file) - bring nothing
+    # back: the rows leave raw as they load, and staging would leave them out.
+    after = rows_of_others(warehouse, customer_id, (*OWN_FACTS, "customer_360"))
+    redelivered = 0
+    for original in sorted((folder / "raw" / "customers").glob("*/*")):
+        data = original.read_bytes()
+        (original.parent / f"again_{original.name}").write_bytes(data)
+        ids = [
+            value.split(":", 1)[1] for value in values["ids"] if value.startswith(f"{original.parent.name}:")
+        ]
+        field = re.compile(
+            rb'(^|[,;|\t"])(' + b"|".join(re.escape(i.encode()) for i in ids) + rb')([,;|\t"\r\n])'
+        )
+        header, *lines = data.splitlines(keepends=True)
+        theirs = [line for line in lines if ids and field.search(line)]
+        if theirs:
+            (original.parent / f"theirs_{original.name}").write_bytes(header + b"".join(theirs))
+            redelivered += len(theirs)
+    result = run_pipeline(folder / "raw", warehouse)
+    assert result.success
+    for database in (warehouse, serving):
+        assert traces(database, customer_id, values) == [], traces(database, customer_id, values)
+    assert rows_of_others(warehouse, customer_id, (*OWN_FACTS, "customer_360")) == after
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        assert connection.execute("select count(*) from raw._erasure_log").fetchone()[0] == 1
+        assert redelivered >= 3
+        assert (
+            connection.execute("select max(customer_id) from marts.customer_id_map").fetchone()[0]
+            <= highest_id
+        )
+    swept = [json.loads(path.read_text()) for path in (export_dir / "erasure").glob("*.json")]
+    swept = [report for report in swept if not report["requests"]]
+    assert [report["redelivered_rows_removed"]["raw.customers"] for report in swept] == [redelivered]
+    assert all(path.startswith("customers/") for path in swept[0]["extract_files_holding_erased_rows"])
