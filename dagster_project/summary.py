@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dagster as dg
 
@@ -96,9 +96,34 @@ def success_lines(result: dg.ExecuteInProcessResult, settings: Settings, seconds
             )
             + " older removed (raw._retention_log)"
         )
+    lines += erasure_lines(result)
     lines.append(f"  warehouse     {settings.warehouse} (every table: python -m dagster_project.summary)")
     lines.append("  full log      make dev -> Runs, or C360_LOG_LEVEL=debug make run")
     return lines
+
+
+def erasure_lines(result: dg.ExecuteInProcessResult) -> list[str]:
+    """Erasure requests executed and rows of erased people delivered again, from every ingest step's metadata."""
+    statuses: dict[str, int] = {}
+    swept, reports = 0, []
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        if "erasure" not in metadata:
+            continue
+        erasure = cast(dict[str, Any], metadata["erasure"].value)
+        for request in erasure["requests"]:
+            statuses[request["status"]] = statuses.get(request["status"], 0) + 1
+        swept += sum(erasure["redelivered_rows_removed"].values())
+        if "erasure_report" in metadata:
+            reports.append(str(metadata["erasure_report"].value))
+    if not statuses and not swept:
+        return []
+    done = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
+    return [
+        f"  erasure       {sum(statuses.values())} request(s){f' ({done})' if done else ''}"
+        + (f", {swept:,} row(s) of erased people delivered again removed" if swept else "")
+        + f"; raw._erasure_log, report {reports[-1]}"
+    ]
 
 
 def _campaign_lines(serving: Path) -> list[str]:
@@ -193,6 +218,9 @@ def failure_lines(result: dg.ExecuteInProcessResult, settings: Settings, seconds
     lines.append(
         f"  nothing was delivered: the exports and serving file ({settings.serving}) are the last good run's"
     )
+    erased = erasure_lines(result)
+    if erased:
+        lines += ["Executed all the same", *erased]
     return lines
 
 

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -253,3 +254,198 @@ def test_an_erasure_request_naming_only_an_email_forgets_the_person_everywhere(b
     swept = [report for report in swept if not report["requests"]]
     assert [report["redelivered_rows_removed"]["raw.customers"] for report in swept] == [redelivered]
     assert all(path.startswith("customers/") for path in swept[0]["extract_files_holding_erased_rows"])
+
+
+def test_requests_resolve_to_one_customer_or_none_and_later_deliveries_of_the_erased_are_swept(tmp_path):
+    """On a small warehouse written by hand: a phone two customers of a household share erases no one
+    (ambiguous: delivered again with a key naming its person, it is looked at again); an e-mail no record holds yet is erased in advance (not_found: a customer
+    record delivered later with it is swept at load); a request without a key is invalid; a source id erases its
+    customer's every record, and a purchase of theirs delivered later leaves raw as it loads."""
+    from dagster_project.lib import erasure
+    from dagster_project.lib.contracts import FAMILIES_BY_NAME
+    from dagster_project.lib.ingest import ensure_raw_tables
+
+    def deliver(connection, family, rows, at):
+        for number, row in enumerate(rows, start=1):
+            values = {**row, "_source_file": f"{family}/{row['_source_system']}/f.csv", "_row_number": number}
+            connection.execute(
+                f"insert into raw.{family} ({', '.join(values)}, _loaded_at) values "
+                f"({', '.join('?' for _ in values)}, ?)",
+                [*values.values(), at],
+            )
+
+    first, later = datetime(2026, 1, 5, 10), datetime(2026, 1, 6, 10)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
+        for family in FAMILIES_BY_NAME.values():
+            ensure_raw_tables(connection, family)
+        deliver(
+            connection,
+            "customers",
+            [
+                {
+                    "_source_system": "crm",
+                    "source_customer_id": "1",
+                    "full_name": "Ana Lima",
+                    "email": "ana@lima.com.br",
+                    "phone": "(11) 98765-4321",
+                },
+                {
+                    "_source_system": "crm",
+                    "source_customer_id": "2",
+                    "full_name": "Rui Lima",
+                    "email": "rui@lima.com.br",
+                    "phone": "11987654321",
+                },
+                {
+                    "_source_system": "loja",
+                    "source_customer_id": "L1",
+                    "full_name": "Ana Lima",
+                    "document_id": "529.982.247-25",
+                },
+            ],
+            first,
+        )
+        deliver(
+            connection,
+            "purchases",
+            [
+                {
+                    "_source_system": "loja",
+                    "order_id": "o1",
+                    "source_customer_id": "L1",
+                    "purchased_at": first,
+                    "amount": 10,
+                },
+                {
+                    "_source_system": "loja",
+                    "order_id": "o2",
+                    "source_customer_id": "R2",
+                    "purchased_at": first,
+                    "amount": 20,
+                },
+            ],
+            first,
+        )
+        connection.execute("create schema marts")
+        connection.execute(
+            "create table marts.customer_id_map as select * from (values ('crm', '1', 1), ('loja', 'L1', 1), "
+            "('crm', '2', 2), ('loja', 'R2', 2)) as t(source_system, source_customer_id, customer_id)"
+        )
+        connection.execute("create table marts.customer_360 as select range as customer_id from range(1, 3)")
+        deliver(
+            connection,
+            "erasure_requests",
+            [
+                {
+                    "_source_system": "dpo",
+                    "request_id": "by-phone",
+                    "phone": "+55 11 98765-4321",
+                    "requested_at": first,
+                },
+                {
+                    "_source_system": "dpo",
+                    "request_id": "ahead",
+                    "email": " Zoe@Lima.com.br",
+                    "requested_at": first,
+                },
+                {
+                    "_source_system": "dpo",
+                    "request_id": "no-key",
+                    "legal_basis": "LGPD",
+                    "requested_at": first,
+                },
+                {
+                    "_source_system": "dpo",
+                    "request_id": "by-id",
+                    "source_system": "crm",
+                    "source_customer_id": " 1",
+                    "requested_at": first,
+                },
+            ],
+            first,
+        )
+
+        run = erasure.execute(
+            connection, first, tmp_path / "exports", tmp_path / "s.duckdb", tmp_path / "w", "r1"
+        )
+
+        statuses = {
+            outcome.request_id: (outcome.status, outcome.customers, outcome.records)
+            for outcome in run.requests
+        }
+        assert statuses == {
+            "by-phone": ("ambiguous", 0, 0),
+            "ahead": ("not_found", 0, 0),
+            "no-key": ("invalid", 0, 0),
+            "by-id": ("erased", 1, 2),
+        }
+        assert connection.execute("select customer_id from marts.customer_360").fetchall() == [(2,)]
+        assert connection.execute("select source_customer_id from raw.customers order by 1").fetchall() == [
+            ("2",)
+        ]
+        assert connection.execute("select order_id from raw.purchases").fetchall() == [("o2",)]
+        assert connection.execute(
+            "select request_id from raw.erasure_requests where phone is not null"
+        ).fetchall() == [("by-phone",)]  # the executed requests' keys are blank
+        assert connection.execute(
+            "select max(highest_issued_customer_id) from raw._erasure_state"
+        ).fetchone() == (0,)
+
+        # The next run: every request is settled. The phone request, now held by Rui alone, erases no one until it
+        # is delivered again with a key naming its person.
+        again = erasure.execute(
+            connection, later, tmp_path / "exports", tmp_path / "s.duckdb", tmp_path / "w", "r2"
+        )
+        assert again.requests == []
+
+        # Later deliveries: the person erased in advance, and a purchase of the erased customer's store record.
+        deliver(
+            connection,
+            "customers",
+            [
+                {"_source_system": "ecommerce", "source_customer_id": "E7", "email": "zoe@lima.com.br"},
+                {"_source_system": "ecommerce", "source_customer_id": "E8", "email": "eva@lima.com.br"},
+            ],
+            later,
+        )
+        deliver(
+            connection,
+            "purchases",
+            [
+                {
+                    "_source_system": "ecommerce",
+                    "order_id": "o3",
+                    "source_customer_id": "E7",
+                    "purchased_at": later,
+                    "amount": 5,
+                },
+                {
+                    "_source_system": "loja",
+                    "order_id": "o4",
+                    "source_customer_id": "L1",
+                    "purchased_at": later,
+                    "amount": 7,
+                },
+            ],
+            later,
+        )
+        swept_customers = erasure.sweep(connection, "customers", later, tmp_path / "exports", "r3")
+        swept_purchases = erasure.sweep(connection, "purchases", later, tmp_path / "exports", "r3")
+        assert swept_customers.swept == {"raw.customers": 1, "raw.purchases": 1}  # E7 and its purchase o3
+        assert swept_purchases.swept == {"raw.purchases": 1}  # o4 of the erased L1
+        assert connection.execute("select source_customer_id from raw.customers order by 1").fetchall() == [
+            ("2",),
+            ("E8",),
+        ]
+        assert connection.execute("select order_id from raw.purchases").fetchall() == [("o2",)]
+        log = connection.execute(
+            "select request_id, status, records from raw._erasure_log order by 1"
+        ).fetchall()
+        assert log == [
+            ("ahead", "not_found", 0),
+            ("by-id", "erased", 2),
+            ("by-phone", "ambiguous", 0),
+            ("no-key", "invalid", 0),
+        ]
+        tombstones = connection.execute("select key_hash from raw._erasure_tombstones").fetchall()
+        assert all(len(key_hash) == 64 and "lima" not in key_hash for (key_hash,) in tombstones)

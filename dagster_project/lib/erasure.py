@@ -5,8 +5,8 @@ loads, `execute`:
   1. resolves each request not yet executed to the records it names - a source system's customer id, or the
      customer records holding its e-mail (lower-cased), CPF/CNPJ or phone (by their digits), as delivered or as
      staging keyed them - and through the identity graph of the last build (marts.customer_id_map) to every
-     record of their customer. Keys naming more than one customer erase nothing (`ambiguous`: retried every
-     run; a source id settles it);
+     record of their customer. Keys naming more than one customer erase nothing (`ambiguous`: delivered anew
+     with a key that settles it - a source id, a CPF - it is looked at again);
   2. keeps salted hashes of their records, e-mails and documents (raw._erasure_tombstones), never the values:
      the salt is in the warehouse's macro raw.erasure_hash, made once;
   3. deletes their rows from raw (every family, and the quarantine), from every table the builds wrote (by
@@ -57,8 +57,9 @@ PERSONAL_FAMILIES = tuple(
 DIGITS = "regexp_replace(coalesce({}, ''), '[^0-9]', '', 'g')"
 # The request columns that name the person: blanked once the request is executed.
 REQUEST_KEYS = ("source_system", "source_customer_id", "document_id", "email", "phone")
-# Where a request is done with: it is not looked at again unless its request is delivered anew.
-FINAL_STATUSES = ("erased", "not_found", "invalid")
+# Where a request is done with: it is not looked at again unless it is delivered anew (an ambiguous request
+# with a key that settles it: a phone held by one customer once another is erased names no one more surely).
+FINAL_STATUSES = ("erased", "not_found", "invalid", "ambiguous")
 
 
 @dataclass(frozen=True)
@@ -155,10 +156,16 @@ def execute(
     ensure_tables(connection)
     run = ErasureRun()
     erased_customers: set[int] = set()
-    for request_id, loaded_at in _pending(connection):
-        outcome, customers, files = _execute_request(connection, request_id, loaded_at, now)
+    # Every request is looked up first, then executed: what one request erases does not change what another
+    # names (a phone two customers share stays ambiguous after one of them is erased).
+    resolutions = [
+        _resolve(connection, request_id, loaded_at) for request_id, loaded_at in _pending(connection)
+    ]
+    for resolution in resolutions:
+        outcome, files = _execute_request(connection, resolution, now)
         run.requests.append(outcome)
-        erased_customers |= customers
+        if outcome.status == "erased":
+            erased_customers |= resolution.customers
         run.source_files += files
     run.source_files = sorted(set(run.source_files))
     if erased_customers:
@@ -193,42 +200,76 @@ def _pending(connection: duckdb.DuckDBPyConnection) -> list[tuple[str, datetime]
     ).fetchall()
 
 
+@dataclass(frozen=True)
+class Resolution:
+    """What a request names, looked up before any request of the run is executed."""
+
+    request_id: str
+    loaded_at: datetime
+    status: str
+    records: tuple[tuple[str, str], ...]  # (source_system, source_customer_id), every record of its customer
+    customers: frozenset[int]
+
+
+def _resolve(connection: duckdb.DuckDBPyConnection, request_id: str, loaded_at: datetime) -> Resolution:
+    _select_request(connection, request_id)
+    if scalar(connection, "select count(*) from _request_keys") == 0:
+        return Resolution(request_id, loaded_at, "invalid", (), frozenset())
+    matched = _matched_records(connection)
+    customers = _customers_of(connection)
+    if len(customers) > 1:
+        return Resolution(request_id, loaded_at, "ambiguous", (), frozenset())
+    _all_records_of(connection, customers)
+    records = tuple(connection.execute("select * from _erased_records order by all").fetchall())
+    return Resolution(
+        request_id, loaded_at, "erased" if matched else "not_found", records, frozenset(customers)
+    )
+
+
+def _select_request(connection: duckdb.DuckDBPyConnection, request_id: str) -> None:
+    """Temp tables _request (the request's latest delivery) and _request_keys."""
+    connection.execute(
+        f"""
+        create or replace temp table _request as
+        select * from {REQUESTS}
+        where request_id = $id
+        qualify row_number() over (order by _loaded_at desc, _source_file desc, _row_number desc) = 1
+        """,
+        {"id": request_id},
+    )
+    _request_keys(connection)
+
+
 def _execute_request(
-    connection: duckdb.DuckDBPyConnection, request_id: str, loaded_at: datetime, now: datetime
-) -> tuple[RequestOutcome, set[int], list[str]]:
+    connection: duckdb.DuckDBPyConnection, resolution: Resolution, now: datetime
+) -> tuple[RequestOutcome, list[str]]:
+    removed: dict[str, int] = {}
+    files: list[str] = []
     with transaction(connection):
-        connection.execute(
-            f"""
-            create or replace temp table _request as
-            select * from {REQUESTS}
-            where request_id = $id
-            qualify row_number() over (order by _loaded_at desc, _source_file desc, _row_number desc) = 1
-            """,
-            {"id": request_id},
-        )
-        _request_keys(connection)
-        matched = _matched_records(connection)
-        customers = _customers_of(connection)
-        if scalar(connection, "select count(*) from _request_keys") == 0:
-            status = "invalid"
-        elif len(customers) > 1:
-            status = "ambiguous"
-        else:
-            status = "erased" if matched else "not_found"
-        removed: dict[str, int] = {}
-        files: list[str] = []
-        if status in ("erased", "not_found"):
-            _all_records_of(connection, customers)
+        _select_request(connection, resolution.request_id)
+        if resolution.status in ("erased", "not_found"):
+            connection.execute(
+                "create or replace temp table _erased_records as "
+                "select unnest($systems::varchar[]) as source_system, unnest($ids::varchar[]) as source_customer_id",
+                {
+                    "systems": [system for system, _ in resolution.records],
+                    "ids": [source_id for _, source_id in resolution.records],
+                },
+            )
             _tombstone(connection, now, with_request_keys=True)
             files = _source_files(connection)
-            removed = _erase_records(connection, customers)
-            _blank_request(connection, request_id)
-        records = scalar(connection, "select count(*) from _erased_records") if status == "erased" else 0
+            removed = _erase_records(connection, set(resolution.customers))
+            _blank_request(connection, resolution.request_id)
+        erased = resolution.status == "erased"
         outcome = RequestOutcome(
-            request_id, status, len(customers) if status == "erased" else 0, records, removed
+            resolution.request_id,
+            resolution.status,
+            len(resolution.customers) if erased else 0,
+            len(resolution.records) if erased else 0,
+            removed,
         )
-        _log(connection, outcome, loaded_at, now)
-    return outcome, customers if status == "erased" else set(), files
+        _log(connection, outcome, resolution.loaded_at, now)
+    return outcome, files
 
 
 def _request_keys(connection: duckdb.DuckDBPyConnection) -> None:
