@@ -19,7 +19,7 @@ BENCH_SEED ?= 42
 # make test's pytest-xdist workers; a module's tests share one worker, so its fixtures are built once.
 TEST_WORKERS ?= 2
 
-.PHONY: install run dev test lint lint-sql sample bench bench-clv clean train-identity
+.PHONY: install run dev portal test lint lint-sql sample bench bench-clv clean train-identity
 
 ## install: create .venv and install the pinned dependencies of requirements.lock (idempotent)
 install: $(INSTALLED)
@@ -54,8 +54,19 @@ run: $(MANIFEST)
 dev: $(MANIFEST)
 	$(BIN)/dagster dev -m dagster_project.definitions
 
+## portal: the download page for marketers on 127.0.0.1:$$C360_PORTAL_PORT (8360); users: python -m dagster_project.portal add-user
+portal: $(MANIFEST)
+	$(BIN)/python -m dagster_project.portal serve
+
+# Debian's Chromium, which the browser test drives through Playwright (Playwright cannot download its own here).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium > /dev/null \
+		|| ( $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq \
+		&& $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium > /dev/null )
+
 ## test: the whole suite (real Dagster, dbt and DuckDB on generated data in temporary folders)
-test: $(MANIFEST) $(FEBRL_WHEEL)
+test: $(MANIFEST) $(FEBRL_WHEEL) $(CHROMIUM)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 ## lint: ruff and mypy for Python (CI runs it before the tests)

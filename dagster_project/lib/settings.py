@@ -92,6 +92,17 @@ class Settings(BaseSettings):
     serving: ResolvedPath = Field(
         Path("data/serving.duckdb"), description="The published file BI tools read."
     )
+    portal_port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        8360, description="The port of the download page (make portal), on 127.0.0.1."
+    )
+    portal_users: ResolvedPath = Field(
+        Path("data/portal/users.json"),
+        description="The download page's users: names, password hashes (argon2) and the segments each may take.",
+    )
+    portal_audit_log: ResolvedPath = Field(
+        Path("data/portal/audit.jsonl"),
+        description="Every login and download of the download page, one JSON line each (never a file's contents).",
+    )
     as_of: Annotated[date | None, BeforeValidator(_empty_is_none)] = Field(
         None, description="Observation end (YYYY-MM-DD); empty = latest event date loaded."
     )
