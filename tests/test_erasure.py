@@ -12,21 +12,26 @@ import re
 from datetime import datetime
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 
+from dagster_project.defs.transform import dbt_identity_inputs
 from tests.conftest import copy_of, run_pipeline
 
-# Per-customer marts whose columns are each customer's own facts: equal, row for row, for everyone else. The
-# other marts with a customer_id hold scores relative to the whole population (quintiles, fitted models), which
-# one customer fewer may move; they are compared on the customers they list.
-OWN_FACTS = (
-    "customer_id_map",
-    "dim_customers",
-    "fct_purchases",
-    "fct_service_interactions",
-    "fct_campaign_contacts",
-    "customer_consents",
-)
+# Per-customer marts whose columns describe the customer against everyone (RFM quintiles, the fitted CLV and
+# offer models, tiers by share of value): one customer fewer may move them. Every other mart with a customer_id
+# holds each customer's own facts and must not change for anyone else.
+POPULATION_RELATIVE = {
+    "customer_360",
+    "customer_clv",
+    "customer_next_best_offer",
+    "customer_offers",
+    "customer_rfmt",
+    "customer_rfmt_history",
+    "customer_value",
+    "customer_value_history",
+    "service_desk_offers",
+}
 
 
 def the_person(connection: duckdb.DuckDBPyConnection) -> tuple[int, str]:
@@ -126,16 +131,40 @@ def traces(
     return found
 
 
-def rows_of_others(database: Path, customer_id: int, tables: tuple[str, ...]) -> dict[str, list[tuple]]:
+def customer_marts(database: Path) -> list[str]:
     with duckdb.connect(str(database), read_only=True) as connection:
-        return {
-            table: connection.execute(
-                f"select * exclude (built_at) from marts.{table} where customer_id is distinct from $id order by all"
-                if "built_at" in [row[0] for row in connection.execute(f"describe marts.{table}").fetchall()]
-                else f"select * from marts.{table} where customer_id is distinct from $id order by all",
+        return [
+            name
+            for (name,) in connection.execute(
+                "select table_name from duckdb_columns() where schema_name = 'marts' and column_name = 'customer_id' "
+                "and table_name in (select table_name from duckdb_tables() where schema_name = 'marts') order by 1"
+            ).fetchall()
+        ]
+
+
+def rows_of_others(database: Path, customer_id: int, tables: list[str]) -> dict[str, list[tuple]]:
+    """Every row of the tables but the customer's (the build's timestamps left out)."""
+    with duckdb.connect(str(database), read_only=True) as connection:
+        rows = {}
+        for table in tables:
+            columns = [row[0] for row in connection.execute(f"describe marts.{table}").fetchall()]
+            stamps = [column for column in columns if column in ("built_at", "changed_at", "touched_at")]
+            exclude = f" exclude ({', '.join(stamps)})" if stamps else ""
+            rows[table] = connection.execute(
+                f"select *{exclude} from marts.{table} where customer_id is distinct from $id order by all",
                 {"id": customer_id},
             ).fetchall()
-            for table in tables
+        return rows
+
+
+def staged(database: Path) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        tables = connection.execute(
+            "select table_name from duckdb_tables() where schema_name = 'staging' and table_name like 'stg_raw__%'"
+        ).fetchall()
+        return {
+            name: connection.execute(f"select * from staging.{name} order by all").fetchall()
+            for (name,) in tables
         }
 
 
@@ -160,40 +189,34 @@ def test_an_erasure_request_naming_only_an_email_forgets_the_person_everywhere(b
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         customer_id, email = the_person(connection)
         values = their_values(connection, customer_id)
-        systems = {
-            system
-            for (system,) in connection.execute(
-                "select distinct source_system from marts.customer_id_map where customer_id = $id",
-                {"id": customer_id},
-            ).fetchall()
-        }
         highest_id = connection.execute("select max(customer_id) from marts.customer_id_map").fetchone()[0]
-    assert (
-        len(systems) >= 3 and traces(warehouse, customer_id, values) and traces(serving, customer_id, values)
-    )
-    before = rows_of_others(warehouse, customer_id, OWN_FACTS)
-    (folder / "values.json").write_text(
-        json.dumps({"id": customer_id, **{k: sorted(v) for k, v in values.items()}})
-    )
-    exported_before = exported_rows(export_dir)
+    records = sorted(value.split(":", 1) for value in values["ids"] if ":" in value)
+    assert len({system for system, _ in records}) >= 3
+    assert traces(warehouse, customer_id, values) and traces(
+        serving, customer_id, values
+    )  # the check finds them
+    marts = customer_marts(warehouse)
+    before = rows_of_others(warehouse, customer_id, marts)
     requests = folder / "raw" / "erasure_requests" / "dpo"
     requests.mkdir(parents=True)
     (requests / "requests_2026-01-05.csv").write_text(
-        f"request_id,email,requested_at,legal_basis\nLGPD-0001,{email.upper()} ,2026-01-05 09:30:00,LGPD Art. 18 VI\n",
+        "request_id,email,requested_at,legal_basis\n"
+        f"LGPD-0001,{email.upper()} ,2026-01-05 09:30:00,LGPD Art. 18 VI\n",
         encoding="utf-8",
     )
 
     result = run_pipeline(folder / "raw", warehouse)
 
     assert result.success
-    for database in (warehouse, serving):
-        assert traces(database, customer_id, values) == [], traces(database, customer_id, values)
+    assert traces(warehouse, customer_id, values) == []
+    assert traces(serving, customer_id, values) == []
     exported = exported_rows(export_dir)
-    texts = [cell.lower() for rows in exported.values() for row in rows for cell in row]
-    assert str(customer_id) not in [row[0] for rows in exported.values() for row in rows[1:]]
-    assert not any(value in cell for value in values["texts"] for cell in texts)
-    assert rows_of_others(warehouse, customer_id, OWN_FACTS) == before
-    assert exported.keys() >= exported_before.keys()
+    assert exported and str(customer_id) not in [row[0] for rows in exported.values() for row in rows[1:]]
+    cells = [cell.lower() for rows in exported.values() for row in rows for cell in row]
+    assert not any(value in cell for value in values["texts"] for cell in cells)
+    after = rows_of_others(warehouse, customer_id, marts)
+    changed = {table for table in marts if after[table] != before[table]}
+    assert changed <= POPULATION_RELATIVE, changed  # everyone else's own facts are as they were
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         (log,) = connection.execute(
             "select request_id, status, customers, records, rows_removed, received_at, executed_at "
@@ -202,14 +225,13 @@ def test_an_erasure_request_naming_only_an_email_forgets_the_person_everywhere(b
         request = connection.execute(
             "select request_id, email, document_id, requested_at, legal_basis from raw.erasure_requests"
         ).fetchall()
-        assert (
-            connection.execute("select max(highest_issued_customer_id) from raw._erasure_state").fetchone()[0]
-            >= highest_id
-        )
-    request_id, status, customers, records, removed, received_at, executed_at = log
+        highest_kept = connection.execute(
+            "select highest_issued_customer_id from raw._erasure_state"
+        ).fetchone()[0]
+    assert highest_kept == highest_id  # the ledger's highest id before the erasure: never issued again
+    request_id, status, customers, record_count, removed, received_at, executed_at = log
     removed = json.loads(removed)
-    assert (request_id, status, customers) == ("LGPD-0001", "erased", 1)
-    assert records == len([value for value in values["ids"] if ":" in value])
+    assert (request_id, status, customers, record_count) == ("LGPD-0001", "erased", 1, len(records))
     assert executed_at >= received_at
     for table in (
         "raw.customers",
@@ -218,23 +240,25 @@ def test_an_erasure_request_naming_only_an_email_forgets_the_person_everywhere(b
         "marts.customer_id_map",
         "marts.customer_360",
     ):
-        assert any(name.endswith(table.split(".")[1]) for name in removed if removed[name] > 0), table
+        assert removed.get(table, 0) > 0, table
     assert request == [("LGPD-0001", None, None, request[0][3], "LGPD Art. 18 VI")]  # its keys are blanked
     (report,) = (export_dir / "erasure").glob("*.json")
     content = report.read_text(encoding="utf-8")
     assert '"status": "erased"' in content and not any(value in content.lower() for value in values["texts"])
     assert not any(value in content for value in values["ids"] if ":" in value)
 
-    # Their original customer files delivered again - as they were, and rewritten (a new file) - bring nothing
-    # back: the rows leave raw as they load, and staging would leave them out.
-    after = rows_of_others(warehouse, customer_id, (*OWN_FACTS, "customer_360"))
+    # Their original customer files delivered again - as they were (the same content: not loaded twice), and
+    # their own rows in new files - bring nothing back: the rows leave raw as they load. A purchase of theirs
+    # written into raw behind the ingest's back (as an older version might have) is left out by staging.
+    planted_system, planted_id = next(
+        (system, id_) for system, id_ in records if system in ("ecommerce", "loja")
+    )
+    staged_before = staged(warehouse)
     redelivered = 0
     for original in sorted((folder / "raw" / "customers").glob("*/*")):
         data = original.read_bytes()
         (original.parent / f"again_{original.name}").write_bytes(data)
-        ids = [
-            value.split(":", 1)[1] for value in values["ids"] if value.startswith(f"{original.parent.name}:")
-        ]
+        ids = [id_ for system, id_ in records if system == original.parent.name != planted_system]
         field = re.compile(
             rb'(^|[,;|\t"])(' + b"|".join(re.escape(i.encode()) for i in ids) + rb')([,;|\t"\r\n])'
         )
@@ -243,11 +267,6 @@ def test_an_erasure_request_naming_only_an_email_forgets_the_person_everywhere(b
         if theirs:
             (original.parent / f"theirs_{original.name}").write_bytes(header + b"".join(theirs))
             redelivered += len(theirs)
-    purchase_record = next(
-        value.split(":", 1) for value in sorted(values["ids"]) if value.split(":")[0] in ("ecommerce", "loja")
-    )
-    # And a row of theirs written into raw behind the ingest's back (an older version's load): staging leaves it
-    # out by its tombstone.
     with duckdb.connect(str(warehouse)) as connection:
         connection.execute(
             """
@@ -256,29 +275,29 @@ def test_an_erasure_request_naming_only_an_email_forgets_the_person_everywhere(b
                 now()::timestamp as _loaded_at)
             from raw.purchases where _source_system = $system limit 1
             """,
-            dict(zip(("system", "id"), purchase_record, strict=True)),
+            {"system": planted_system, "id": planted_id},
         )
+    ingest_and_staging = dg.AssetSelection.groups("ingest") | dg.AssetSelection.assets(
+        *dbt_identity_inputs.keys
+    )
 
-    result = run_pipeline(folder / "raw", warehouse)
-    assert result.success
+    result = run_pipeline(folder / "raw", warehouse, ingest_and_staging)
+
+    assert result.success and redelivered >= 2
+    assert staged(warehouse) == staged_before
     assert traces(warehouse, customer_id, values, but=("raw",)) == []
-    assert traces(serving, customer_id, values) == []
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         assert connection.execute(
             "select count(*) from raw.purchases where order_id = 'planted'"
         ).fetchone() == (1,)
-    assert rows_of_others(warehouse, customer_id, (*OWN_FACTS, "customer_360")) == after
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
-        assert connection.execute("select count(*) from raw._erasure_log").fetchone()[0] == 1
-        assert redelivered >= 3
-        assert (
-            connection.execute("select max(customer_id) from marts.customer_id_map").fetchone()[0]
-            <= highest_id
-        )
-    swept = [json.loads(path.read_text()) for path in (export_dir / "erasure").glob("*.json")]
-    swept = [report for report in swept if not report["requests"]]
-    assert [report["redelivered_rows_removed"]["raw.customers"] for report in swept] == [redelivered]
-    assert all(path.startswith("customers/") for path in swept[0]["extract_files_holding_erased_rows"])
+        assert connection.execute(
+            "select count(*) from raw.customers where _source_file like '%theirs_%'"
+        ).fetchone() == (0,)
+        assert connection.execute("select count(*) from raw._erasure_log").fetchone() == (1,)
+    reports = [json.loads(path.read_text()) for path in (export_dir / "erasure").glob("*.json")]
+    (swept,) = [report for report in reports if not report["requests"]]
+    assert swept["redelivered_rows_removed"]["raw.customers"] == redelivered
+    assert all(path.startswith("customers/") for path in swept["extract_files_holding_erased_rows"])
 
 
 def test_requests_resolve_to_one_customer_or_none_and_later_deliveries_of_the_erased_are_swept(tmp_path):

@@ -106,16 +106,14 @@ class ErasureRun:
         }
 
     def summary(self) -> str:
-        if not self.requests and not self.swept:
-            return "erasure: no request pending"
-        statuses = ", ".join(f"{count} {status}" for status, count in sorted(self.by_status.items()))
-        swept = (
-            f"; {sum(self.swept.values())} row(s) of erased people delivered again removed"
-            if self.swept
-            else ""
-        )
+        parts = []
+        if self.requests:
+            statuses = ", ".join(f"{count} {status}" for status, count in sorted(self.by_status.items()))
+            parts.append(f"{len(self.requests)} request(s) ({statuses})")
+        if self.swept:
+            parts.append(f"{sum(self.swept.values()):,} row(s) of erased people delivered again removed")
         report = f" (report {self.report})" if self.report else ""
-        return f"erasure: {len(self.requests)} request(s) ({statuses or 'none'}){swept}{report}"
+        return f"erasure: {'; '.join(parts) or 'nothing to do'}{report}"
 
 
 def ensure_tables(connection: duckdb.DuckDBPyConnection) -> None:
