@@ -77,10 +77,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def known_segments() -> list[str]:
-    """The segments the project exports (dbt's manifest)."""
-    from dagster_project.defs.exports import SEGMENTS
+    """The segments the project exports (dbt's manifest, as `make` parses it)."""
+    from dagster_project.lib.exports import consent_channels, segments_from_manifest
+    from dagster_project.paths import DBT_PROJECT_DIR
 
-    return sorted(segment.name for segment in SEGMENTS)
+    channels = consent_channels(DBT_PROJECT_DIR / "dbt_project.yml")
+    return sorted(
+        segment.name
+        for segment in segments_from_manifest(DBT_PROJECT_DIR / "target" / "manifest.json", channels)
+    )
 
 
 if __name__ == "__main__":

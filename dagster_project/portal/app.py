@@ -55,8 +55,13 @@ class Sessions:
         self._lock = threading.Lock()
 
     def new(self, session: Session) -> str:
+        """Keep `session` under a new token; sessions idle too long are forgotten first (a visitor who never logs
+        in holds one too)."""
         token = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
         with self._lock:
+            for idle in [key for key, kept in self._sessions.items() if now - kept.seen_at > IDLE_TIMEOUT]:
+                del self._sessions[idle]
             self._sessions[token] = session
         return token
 
