@@ -308,14 +308,18 @@ def _matched_records(connection: duckdb.DuckDBPyConnection) -> int:
         if has_table(connection, "staging", "stg_raw__customers")
         else ""
     )
+    # A source id is looked for in every family (a record only facts name is a record too), only if one is given.
+    by_record = scalar(connection, "select count(*) from _request_keys where kind = 'record'") > 0
     facts = " union all ".join(
-        f"select _source_system, trim(source_customer_id) from raw.{name}"
+        f"""select _source_system, trim(source_customer_id) from raw.{name}
+            where _source_system || ':' || trim(source_customer_id) in
+                (select value from _request_keys where kind = 'record')"""
         for name in PERSONAL_FAMILIES
-        if has_table(connection, "raw", name)
+        if by_record and has_table(connection, "raw", name)
     )
     mapped = (
         f" union all select source_system, source_customer_id from {CUSTOMER_ID_MAP}"
-        if has_table(connection, "marts", "customer_id_map")
+        if by_record and has_table(connection, "marts", "customer_id_map")
         else ""
     )
     connection.execute(
