@@ -157,6 +157,17 @@ def rows_of_others(database: Path, customer_id: int, tables: list[str]) -> dict[
         return rows
 
 
+def customers_in(database: Path, tables: list[str]) -> dict[str, set[int]]:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return {
+            table: {
+                row[0]
+                for row in connection.execute(f"select distinct customer_id from marts.{table}").fetchall()
+            }
+            for table in tables
+        }
+
+
 def staged(database: Path) -> dict[str, list[tuple]]:
     with duckdb.connect(str(database), read_only=True) as connection:
         tables = connection.execute(
@@ -197,6 +208,7 @@ def test_an_erasure_request_naming_only_an_email_forgets_the_person_everywhere(b
     )  # the check finds them
     marts = customer_marts(warehouse)
     before = rows_of_others(warehouse, customer_id, marts)
+    customers_before = customers_in(warehouse, marts)
     requests = folder / "raw" / "erasure_requests" / "dpo"
     requests.mkdir(parents=True)
     (requests / "requests_2026-01-05.csv").write_text(
@@ -217,6 +229,9 @@ def test_an_erasure_request_naming_only_an_email_forgets_the_person_everywhere(b
     after = rows_of_others(warehouse, customer_id, marts)
     changed = {table for table in marts if after[table] != before[table]}
     assert changed <= POPULATION_RELATIVE, changed  # everyone else's own facts are as they were
+    assert customers_in(warehouse, marts) == {  # and everyone else is still in the others, the person gone
+        table: ids - {customer_id} for table, ids in customers_before.items()
+    }
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         (log,) = connection.execute(
             "select request_id, status, customers, records, rows_removed, received_at, executed_at "
