@@ -34,9 +34,9 @@ POPULATION_RELATIVE = {
 }
 
 
-def the_person(connection: duckdb.DuckDBPyConnection) -> tuple[int, str]:
+def the_person(connection: duckdb.DuckDBPyConnection, among: list[int] | None = None) -> tuple[int, str]:
     """A customer with records in three source systems, purchases, service contacts, campaign contacts and
-    consents, whose e-mail and name no one else has; returns their id and e-mail."""
+    consents, whose e-mail and name no one else has (and among `among`, if given); returns their id and e-mail."""
     return connection.execute(
         """
         with records as (
@@ -59,6 +59,7 @@ def the_person(connection: duckdb.DuckDBPyConnection) -> tuple[int, str]:
             and ids.customer_id in (select customer_id from marts.fct_service_interactions)
             and ids.customer_id in (select customer_id from marts.fct_campaign_contacts)
             and ids.customer_id in (select customer_id from marts.customer_consents)
+            and ($among::bigint[] is null or list_contains($among::bigint[], ids.customer_id))
             and not exists (
                 select 1 from records where records.customer_id = ids.customer_id
                     and records.full_name not in (select full_name from unique_names)
@@ -67,7 +68,8 @@ def the_person(connection: duckdb.DuckDBPyConnection) -> tuple[int, str]:
         having count(distinct ids.source_system) >= 3
         order by ids.customer_id
         limit 1
-        """
+        """,
+        {"among": among},
     ).fetchone()
 
 
@@ -521,3 +523,32 @@ def test_requests_resolve_to_one_customer_or_none_and_later_deliveries_of_the_er
         ]
         tombstones = connection.execute("select key_hash from raw._erasure_tombstones").fetchall()
         assert all(len(key_hash) == 64 and "lima" not in key_hash for (key_hash,) in tombstones)
+
+
+def test_an_erasure_is_executed_and_delivered_in_a_run_another_file_fails(built_sample, tmp_path):
+    """A bad file of another family fails the run, but the erasure delivered beside it is executed at once: the
+    person leaves raw, the marts, the export files and the serving file in that run."""
+    folder = copy_of(built_sample[0], tmp_path / "built")
+    warehouse, serving, export_dir = (
+        folder / "warehouse.duckdb",
+        folder / "serving.duckdb",
+        folder / "exports",
+    )
+    exported = [row[0] for rows in exported_rows(export_dir).values() for row in rows[1:]]
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        customer_id, email = the_person(connection, among=sorted({int(id_) for id_ in exported}))
+        values = their_values(connection, customer_id)
+    requests = folder / "raw" / "erasure_requests" / "dpo"
+    requests.mkdir(parents=True)
+    (requests / "requests.csv").write_text(
+        f"request_id,email,requested_at\nR-1,{email},2026-01-05 09:30:00\n"
+    )
+    (folder / "raw" / "purchases" / "loja" / "garbled.csv").write_text("not;a;purchases;file\n1;2;3;4\n")
+
+    result = run_pipeline(folder / "raw", warehouse)
+
+    assert not result.success
+    assert traces(warehouse, customer_id, values) == []
+    assert traces(serving, customer_id, values) == []
+    assert str(customer_id) in exported  # they were in a delivered file, and are no more
+    assert str(customer_id) not in [row[0] for rows in exported_rows(export_dir).values() for row in rows[1:]]
