@@ -31,6 +31,14 @@ def ingest_asset(family: Family) -> dg.AssetsDefinition:
             "Each file loads once (content-hash ledger raw._load_log); unparseable rows go to raw._quarantine. "
             f"Each file's rows are validated with suite expectations/raw_{family.name}.json before they commit: "
             "a file that fails is rejected (its failing rows to raw._quarantine) and its raw_gate check fails."
+            + (
+                " Its requests are executed at once: the people they name leave every schema, the serving file "
+                "and the export folders (raw._erasure_log, docs/privacy.md)."
+                if family.name == "erasure_requests"
+                else " Rows of people an erasure request erased leave raw as they load (docs/privacy.md)."
+                if family.name in erasure.PERSONAL_FAMILIES
+                else ""
+            )
         ),
     )
     def ingest(
