@@ -61,9 +61,9 @@ portal: $(MANIFEST)
 # Debian's Chromium, which the browser test drives through Playwright (Playwright cannot download its own here).
 CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
-	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium > /dev/null \
-		|| ( $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq \
-		&& $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium > /dev/null )
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null \
+		|| ( $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+		&& $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null )
 
 ## test: the whole suite (real Dagster, dbt and DuckDB on generated data in temporary folders)
 test: $(MANIFEST) $(FEBRL_WHEEL) $(CHROMIUM)
