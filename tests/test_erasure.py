@@ -521,8 +521,19 @@ def test_requests_resolve_to_one_customer_or_none_and_later_deliveries_of_the_er
             ("by-phone", "ambiguous", 0),
             ("no-key", "invalid", 0),
         ]
-        tombstones = connection.execute("select key_hash from raw._erasure_tombstones").fetchall()
-        assert all(len(key_hash) == 64 and "lima" not in key_hash for (key_hash,) in tombstones)
+        # The tombstones are the salted hashes of exactly what was erased: the records, Ana's e-mail and CPF and
+        # the e-mail erased ahead, and E7 - never a value, never the household's phone.
+        tombstones = connection.execute(
+            "select key_kind, key_hash from raw._erasure_tombstones order by all"
+        ).fetchall()
+        expected = [
+            (kind, connection.execute("select raw.erasure_hash($kind, $value)", {"kind": kind, "value": value}).fetchone()[0])
+            for kind, value in (
+                ("record", "crm:1"), ("record", "loja:L1"), ("record", "ecommerce:E7"),
+                ("email", "ana@lima.com.br"), ("email", "zoe@lima.com.br"), ("document", "52998224725"),
+            )
+        ]  # fmt: skip
+        assert tombstones == sorted(expected)
 
 
 def test_an_erasure_is_executed_and_delivered_in_a_run_another_file_fails(built_sample, tmp_path):
