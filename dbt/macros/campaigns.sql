@@ -49,9 +49,11 @@
     {{ m }}.revenue_per_contacted,
     {{ m }}.revenue_per_control,
     ({{ m }}.revenue_per_contacted - {{ m }}.revenue_per_control) * {{ m }}.contacted as incremental_revenue,
-    {{ m }}.contacted * sqrt(
-        {{ m }}.revenue_variance_contacted / {{ m }}.contacted + {{ m }}.revenue_variance_control / {{ m }}.control
-    ) as incremental_revenue_se,
+    case when {{ m }}.control > 0 and {{ m }}.contacted > 0 then
+        {{ m }}.contacted * sqrt(
+            {{ m }}.revenue_variance_contacted / {{ m }}.contacted + {{ m }}.revenue_variance_control / {{ m }}.control
+        )
+    end as incremental_revenue_se,
     ({{ m }}.gross_profit_per_contacted - {{ m }}.gross_profit_per_control) * {{ m }}.contacted
         as incremental_profit,
     ({{ contact_cost }})::double as contact_cost,

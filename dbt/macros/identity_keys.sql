@@ -2,7 +2,7 @@
 
 {#- The digits of a value, nothing else. -#}
 {% macro digits_of(column) -%}
-    regexp_replace(coalesce({{ column }}, ''), '[^0-9]', '', 'g')
+    {{ regexp_replace_all("coalesce(" ~ column ~ ", '')", "'[^0-9]'", "''") }}
 {%- endmacro %}
 
 {#- True when a text is one character repeated (00000000000, 99999999). -#}
@@ -12,8 +12,8 @@
 
 {#- Weighted digit sum: digits[1..n] * weights[1..n]. -#}
 {% macro weighted_digit_sum(digits, weights) -%}
-    list_sum(list_transform(range(1, {{ weights | length }} + 1),
-        lambda position: cast(substr({{ digits }}, position, 1) as integer) * {{ weights }}[position]))
+    {%- set term = 'position -> cast(substr(' ~ digits ~ ', position, 1) as integer) * ' ~ list_at(list_of(weights), 'position') -%}
+    {{ list_total(list_map(integers(1, weights | length), term)) }}
 {%- endmacro %}
 
 {#- CPF check digits: both must match (mod 11, weights 10..2 then 11..2). -#}
@@ -66,38 +66,37 @@
     (0 + 2 digits) are dropped. A number written with another country code (+1 …) is kept as it is.
     Null when the value is no usable phone (e.g. no area code). `digits`: a column holding digits_of(column). -#}
 {% macro phone_e164(column, digits) -%}
+    {%- set national -%}
+        (case
+            when left({{ digits }}, 2) = '55' and length({{ digits }}) in (12, 13) then substr({{ digits }}, 3)
+            when left({{ digits }}, 1) = '0' and length({{ digits }}) in (11, 12) then substr({{ digits }}, 2)
+            when left({{ digits }}, 1) = '0' and length({{ digits }}) in (13, 14) then substr({{ digits }}, 4)
+            else {{ digits }}
+        end)
+    {%- endset -%}
     (case
-        when starts_with(trim({{ column }}), '+') and not starts_with({{ digits }}, '55')
+        when left(trim({{ column }}), 1) = '+' and left({{ digits }}, 2) != '55'
             then case when length({{ digits }}) between 8 and 15 then '+' || {{ digits }} end
-        else list_transform(
-            [case
-                when starts_with({{ digits }}, '55') and length({{ digits }}) in (12, 13) then substr({{ digits }}, 3)
-                when starts_with({{ digits }}, '0') and length({{ digits }}) in (11, 12) then substr({{ digits }}, 2)
-                when starts_with({{ digits }}, '0') and length({{ digits }}) in (13, 14) then substr({{ digits }}, 4)
-                else {{ digits }}
-            end],
-            lambda national: case
-                when regexp_full_match(national, '[1-9][1-9](9[0-9]{8}|[2-5][0-9]{7})')
-                    and not {{ is_one_repeated_character('right(national, 8)') }}
-                    then '+55' || national
-            end
-        )[1]
+        when {{ matches_whole(national, "'[1-9][1-9](9[0-9]{8}|[2-5][0-9]{7})'") }}
+            and not {{ is_one_repeated_character('right(' ~ national ~ ', 8)') }}
+            then '+55' || {{ national }}
     end)
 {%- endmacro %}
 
 {#- An e-mail as written by its owner: trimmed, lower case; null unless it looks like an address. -#}
 {% macro email_address(column) -%}
     (case
-        when regexp_full_match(lower(trim({{ column }})), '[a-z0-9._%+\-]+@[a-z0-9\-]+(\.[a-z0-9\-]+)*\.[a-z]{2,}')
+        when {{ matches_whole('lower(trim(' ~ column ~ '))', "'[a-z0-9._%+\-]+@[a-z0-9\-]+(\.[a-z0-9\-]+)*\.[a-z]{2,}'") }}
             then lower(trim({{ column }}))
     end)
 {%- endmacro %}
 
 {#- The words of a name without accents, in lower case, without the particles da/de/do/das/dos/e. -#}
 {% macro name_tokens(column) -%}
-    list_filter(
-        string_split(lower(strip_accents(regexp_replace(trim(coalesce({{ column }}, '')), '\s+', ' ', 'g'))), ' '),
-        lambda word: word not in ('', 'da', 'de', 'do', 'das', 'dos', 'e')
+    {%- set spaced = regexp_replace_all("trim(coalesce(" ~ column ~ ", ''))", "'\s+'", "' '") -%}
+    filter(
+        split(lower({{ strip_accents(spaced) }}), ' '),
+        word -> word not in ('', 'da', 'de', 'do', 'das', 'dos', 'e')
     )
 {%- endmacro %}
 
@@ -107,14 +106,14 @@
     words (most pairs: one person's records; the word-by-word check was a third of int_identity_edges). -#}
 {% macro names_compatible(tokens, other_tokens) -%}
     (
-        least(len({{ tokens }}), len({{ other_tokens }})) >= 2
-        and ({{ tokens }} = {{ other_tokens }} or list_bool_and(list_transform(
-            case when len({{ tokens }}) <= len({{ other_tokens }}) then {{ tokens }} else {{ other_tokens }} end,
-            lambda word: list_bool_or(list_transform(
-                case when len({{ tokens }}) <= len({{ other_tokens }}) then {{ other_tokens }} else {{ tokens }} end,
-                lambda other_word: jaro_winkler_similarity(word, other_word) >= 0.88
-            ))
-        )))
+        least({{ list_size(tokens) }}, {{ list_size(other_tokens) }}) >= 2
+        and ({{ tokens }} = {{ other_tokens }} or {{ list_all(
+            'case when ' ~ list_size(tokens) ~ ' <= ' ~ list_size(other_tokens) ~ ' then ' ~ tokens ~ ' else ' ~ other_tokens ~ ' end',
+            'word -> ' ~ list_any(
+                'case when ' ~ list_size(tokens) ~ ' <= ' ~ list_size(other_tokens) ~ ' then ' ~ other_tokens ~ ' else ' ~ tokens ~ ' end',
+                'other_word -> ' ~ jaro_winkler('word', 'other_word') ~ ' >= 0.88'
+            )
+        ) }})
     )
 {%- endmacro %}
 
@@ -172,7 +171,7 @@
             and holders.key_value = changed_keys.key_value
     where holders.is_current
     union
-    select unnest([links.record_key, links.linked_record_key])
+    select {{ unnested(list_of(['links.record_key', 'links.linked_record_key'])) }}
     from {{ probabilistic_links }} as links
     where links.decision = 'link' and links.linked_at = (select max(run_at) from {{ probabilistic_passes }})
 {%- endmacro %}
@@ -207,19 +206,10 @@
     spelled out (R. -> RUA, AV. -> AVENIDA, TV. -> TRAVESSA, AL. -> ALAMEDA), the number's sign (Nº) dropped;
     null without a house number (a street alone is not an address). -#}
 {% macro address_key(text) -%}
-    {%- set cleaned = "trim(regexp_replace(upper(strip_accents(" ~ text ~ ")), '[^A-Z0-9]+', ' ', 'g'))" -%}
-    case when regexp_matches({{ text }}, '\d') then
-        nullif(
-            regexp_replace(
-                regexp_replace(
-                    regexp_replace(
-                        regexp_replace(
-                            regexp_replace({{ cleaned }}, ' NO? (\d)', ' \1', 'g'),
-                        '^R ', 'RUA '),
-                    '^AV ', 'AVENIDA '),
-                '^TV ', 'TRAVESSA '),
-            '^AL ', 'ALAMEDA '),
-            ''
-        )
-    end
+    {%- set cleaned = "trim(" ~ regexp_replace_all("upper(" ~ strip_accents(text) ~ ")", "'[^A-Z0-9]+'", "' '") ~ ")" -%}
+    {%- set address = namespace(key=regexp_replace_all(cleaned, "' NO? (\d)'", "' \\1'")) -%}
+    {%- for abbreviation, word in [('R', 'RUA'), ('AV', 'AVENIDA'), ('TV', 'TRAVESSA'), ('AL', 'ALAMEDA')] -%}
+        {%- set address.key = regexp_replace_all(address.key, "'^" ~ abbreviation ~ " '", "'" ~ word ~ " '") -%}
+    {%- endfor %}
+    case when {{ matches_part(text, "'\d'") }} then nullif({{ address.key }}, '') end
 {%- endmacro %}

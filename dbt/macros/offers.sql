@@ -17,8 +17,8 @@
             min(purchases.purchase_date) as first_purchase_date,
             count(*) as orders,
             sum(purchases.amount) as spend,
-            list(distinct purchases.product_type order by purchases.product_type)
-                filter (where purchases.product_type is not null) as product_types_held
+            {{ sorted_list('purchases.product_type', distinct=true, condition='purchases.product_type is not null') }}
+                as product_types_held
         from moments
         inner join {{ ref('fct_purchases') }} as purchases
             on
@@ -60,15 +60,15 @@
 
     select
         moments.moment_id,
-        coalesce(purchases_before.product_types_held, []) as product_types_held,
+        coalesce(purchases_before.product_types_held, {{ list_of([]) }}) as product_types_held,
         -- Days since the last purchase: 1 up to 30, 2 up to 90, 3 up to 180, 4 up to 365, 5 up to 730, 6 more, 0 never.
         case
             when purchases_before.last_purchase_date is null then 0
-            else 1 + (moments.moment::date - purchases_before.last_purchase_date > 30)::int
-                + (moments.moment::date - purchases_before.last_purchase_date > 90)::int
-                + (moments.moment::date - purchases_before.last_purchase_date > 180)::int
-                + (moments.moment::date - purchases_before.last_purchase_date > 365)::int
-                + (moments.moment::date - purchases_before.last_purchase_date > 730)::int
+            else 1 + ({{ days_between('purchases_before.last_purchase_date', 'moments.moment::date') }} > 30)::int
+                + ({{ days_between('purchases_before.last_purchase_date', 'moments.moment::date') }} > 90)::int
+                + ({{ days_between('purchases_before.last_purchase_date', 'moments.moment::date') }} > 180)::int
+                + ({{ days_between('purchases_before.last_purchase_date', 'moments.moment::date') }} > 365)::int
+                + ({{ days_between('purchases_before.last_purchase_date', 'moments.moment::date') }} > 730)::int
         end as recency_bin,
         least(coalesce(purchases_before.orders, 0), 10) as frequency_bin,
         -- Average order value, R$: 0 none, then doubling steps from R$ 50 (1 below 50, ..., 6 from 800).
@@ -79,10 +79,10 @@
         -- Days since the first purchase: 0 never, 1 up to 90, 2 up to 365, 3 up to 730, 4 up to 1,460, 5 more.
         case
             when purchases_before.first_purchase_date is null then 0
-            else 1 + (moments.moment::date - purchases_before.first_purchase_date > 90)::int
-                + (moments.moment::date - purchases_before.first_purchase_date > 365)::int
-                + (moments.moment::date - purchases_before.first_purchase_date > 730)::int
-                + (moments.moment::date - purchases_before.first_purchase_date > 1460)::int
+            else 1 + ({{ days_between('purchases_before.first_purchase_date', 'moments.moment::date') }} > 90)::int
+                + ({{ days_between('purchases_before.first_purchase_date', 'moments.moment::date') }} > 365)::int
+                + ({{ days_between('purchases_before.first_purchase_date', 'moments.moment::date') }} > 730)::int
+                + ({{ days_between('purchases_before.first_purchase_date', 'moments.moment::date') }} > 1460)::int
         end as tenure_bin,
         least(coalesce(service_before.open_complaints, 0), 1) as open_complaint_bin,
         least(coalesce(service_before.service_contacts, 0), 3) as service_contacts_bin,
@@ -134,13 +134,13 @@
             when max(affinity.lift) is null then 1.0
             else least(round(max(affinity.lift) * 4) / 4, 4.0)
         end as affinity_bin,
-        arg_max(affinity.antecedent_product_type, affinity.lift) as affinity_antecedent,
+        max_by(affinity.antecedent_product_type, affinity.lift) as affinity_antecedent,
         max(affinity.lift) as affinity_lift
     from {{ holdings }} as holdings
     left join {{ ref('product_affinity') }} as affinity
         on
             affinity.level = 'customer'
-            and list_contains(holdings.product_types_held, affinity.antecedent_product_type)
+            and array_contains(holdings.product_types_held, affinity.antecedent_product_type)
             and holdings.offer_product_type = affinity.consequent_product_type
     group by all
 {%- endmacro %}
@@ -152,10 +152,10 @@
     case
         when affinity_antecedent is not null then
             'holds ' || affinity_antecedent || '; customers like this buy ' || offer_product_type || ' '
-            || printf('%.1f', affinity_lift) || 'x more often'
-        else 'holds nothing yet; ' || printf('%.0f', holder_share * 100) || '% of customers buy ' || offer_product_type
+            || {{ number_text('affinity_lift', 1) }} || 'x more often'
+        else 'holds nothing yet; ' || {{ number_text('holder_share * 100', 0) }} || '% of customers buy ' || offer_product_type
     end
-    || '; +' || printf('%.1f', predicted_uplift * 100) || ' pts with '
+    || '; +' || {{ number_text('predicted_uplift * 100', 1) }} || ' pts with '
     || case channel
         when 'email' then 'an e-mail' when 'sms' then 'an SMS' when 'whatsapp' then 'a WhatsApp message'
         when 'phone' then 'a phone call' when 'direct_mail' then 'a letter' when 'push' then 'a push notification'
@@ -174,7 +174,7 @@
     select
         candidates.customer_id,
         candidates.channel,
-        terms.*exclude (channel),
+        {{ star_except('terms', ['channel']) }},
         uplift_scores.uplift is not null as from_uplift_model,
         coalesce(uplift_scores.model_version, 'affinity') as model_version,
         coalesce(uplift_scores.uplift, terms.affinity_uplift) as predicted_uplift,

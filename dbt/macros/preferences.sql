@@ -4,7 +4,7 @@
 {% macro most_used(relation, column, used_at, preferred_name, condition='true') -%}
     select
         customer_id,
-        arg_max({{ column }}, (uses, last_used_at)) as {{ preferred_name }}
+        max_by({{ column }}, (uses, last_used_at)) as {{ preferred_name }}
     from (
         select
             customer_id,

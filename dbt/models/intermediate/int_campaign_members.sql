@@ -61,7 +61,7 @@ purchases_around as (
     inner join purchases
         on
             members.customer_id = purchases.customer_id
-            and purchases.purchased_at <= members.contacted_at + to_days({{ var('attribution_days') }})
+            and purchases.purchased_at <= members.contacted_at + interval {{ var('attribution_days') }} day
             and purchases.purchase_date <= observation_window.as_of
     group by all
 ),
@@ -82,10 +82,10 @@ final as (
         coalesce(purchases_around.purchases, 0) as purchases,
         coalesce(purchases_around.revenue, 0)::decimal(18, 4) as revenue,
         coalesce(purchases_around.gross_profit, 0)::decimal(18, 4) as gross_profit,
-        members.contacted_at::date - purchases_around.last_purchase_date_before as recency_days_at_contact,
+        {{ days_between('purchases_around.last_purchase_date_before', 'members.contacted_at::date') }} as recency_days_at_contact,
         coalesce(purchases_around.frequency_before, 0) as frequency_at_contact,
         coalesce(purchases_around.monetary_before, 0)::decimal(18, 4) as monetary_at_contact,
-        members.contacted_at + to_days({{ var('attribution_days') }}) <= observation_window.as_of + interval 1 day
+        members.contacted_at + interval {{ var('attribution_days') }} day <= observation_window.as_of + interval 1 day
             as attribution_complete
     from members
     cross join observation_window

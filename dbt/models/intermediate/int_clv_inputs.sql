@@ -10,7 +10,7 @@
 with
 
 -- Read twice: inlined, not copied (DuckDB 1.4 copies a CTE read twice, every column of it, into memory).
-purchases as not materialized (
+purchases as {{ inlined() }} (
     select * from {{ ref('fct_purchases') }}
 ),
 
@@ -46,7 +46,7 @@ margins as (
     select
         purchases.customer_id,
         greatest(least(
-            1 - sum({{ cost_of_goods('purchases.amount', 'purchases.cost') }}) / sum(purchases.amount), 1
+            1 - sum({{ cost_of_goods('purchases.amount', 'purchases.cost') }})::double / sum(purchases.amount)::double, 1
         ), 0) as margin_rate
     from purchases
     cross join observation_window
@@ -105,8 +105,8 @@ final as (
         per_customer.cut,
         per_customer.period_end,
         per_customer.frequency,
-        (per_customer.last_purchase_date - per_customer.first_purchase_date) / {{ days_per_unit }} as recency,
-        (per_customer.period_end - per_customer.first_purchase_date) / {{ days_per_unit }} as t,
+        {{ days_between('per_customer.first_purchase_date', 'per_customer.last_purchase_date') }} / {{ days_per_unit }} as recency,
+        {{ days_between('per_customer.first_purchase_date', 'per_customer.period_end') }} / {{ days_per_unit }} as t,
         per_customer.monetary_value::double as monetary_value,
         case when per_customer.cut = 'calibration' then per_customer.holdout_purchase_days end
             as holdout_purchase_days,

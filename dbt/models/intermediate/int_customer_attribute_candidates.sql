@@ -34,7 +34,8 @@ source_priority as (
 ),
 
 attribute_values as (
-    unpivot (
+    {%- set attributes = ['full_name', 'email', 'phone', 'document_id', 'birth_date', 'city', 'state', 'postal_code', 'loyalty_id'] %}
+    {% call unpivoted(attributes, 'attribute', 'candidate_value') -%}
         select
             id_map.customer_id,
             customers.source_system,
@@ -44,7 +45,7 @@ attribute_values as (
             customers.email_key as email,
             customers.phone_key as phone,
             customers.document_key as document_id,
-            strftime(customers.birth_date, '%Y-%m-%d') as birth_date,
+            cast(customers.birth_date as string) as birth_date,
             customers.city,
             customers.state,
             customers.postal_code,
@@ -54,9 +55,7 @@ attribute_values as (
             on
                 customers.source_system = id_map.source_system
                 and customers.source_customer_id = id_map.source_customer_id
-    )
-    on full_name, email, phone, document_id, birth_date, city, state, postal_code, loyalty_id
-    into name attribute value candidate_value
+    {%- endcall %}
 ),
 
 attributes_with_own_priorities as (
@@ -113,8 +112,4 @@ final as (
     from counted
 )
 
-select * from final
-{%- if is_incremental() %}
-    union all by name
-    select customer_id from scope
-{%- endif %}
+{{ final_with_scope_rows('customer_id') }}

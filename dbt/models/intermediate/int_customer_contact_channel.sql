@@ -23,7 +23,7 @@ final as (
     select
         consents.customer_id,
         -- Ranked by (not the channel they use with us, cost): false sorts first, then the cheapest.
-        arg_min(
+        min_by(
             contact_channels.channel,
             (
                 not coalesce(

@@ -16,7 +16,7 @@ with
 -- The clusters this build recomputed (all of them in a full build): every other record keeps its id, and no
 -- id of theirs is held by a recomputed record (a cluster's records share one id).
 -- Read twice: inlined, not copied (DuckDB 1.4 copies a CTE read twice, every column of it, into memory).
-clusters as not materialized (
+clusters as {{ inlined() }} (
     select * from {{ ref('int_identity_clusters') }}
     where changed_at = {{ build_started_at() }}
 ),
@@ -28,10 +28,10 @@ ledger as (
         semi join clusters on ledger.record_key = clusters.record_key
     {% else %}
         select
-            null::varchar as record_key,
+            null::string as record_key,
             null::bigint as customer_id,
             null::bigint as previous_customer_id,
-            null::varchar as reason,
+            null::string as reason,
             null::timestamp as assigned_at
         where false
     {% endif %}

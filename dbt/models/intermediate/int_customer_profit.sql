@@ -21,14 +21,14 @@ campaign_contacts as (
 ),
 
 -- Read twice: inlined, not copied (DuckDB 1.4 copies a CTE read twice, every column of it, into memory).
-service_costs as not materialized (
+service_costs as {{ inlined() }} (
     select * from {{ ref('service_costs') }}
 ),
 
 observation_window as (
     select
         as_of,
-        as_of - interval ({{ var('value_window_months') }}) month as window_start
+        as_of - interval {{ var('value_window_months') }} month as window_start
     from {{ ref('observation_window') }}
 ),
 
@@ -99,7 +99,7 @@ valued as (
 with_profit as (
     select
         *,
-        revenue - cost_of_goods - cost_to_serve - marketing_cost as profit
+        (revenue - cost_of_goods - cost_to_serve - marketing_cost)::decimal(18, 4) as profit
     from valued
 ),
 

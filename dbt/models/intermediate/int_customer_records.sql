@@ -13,7 +13,7 @@
 with
 
 -- Read twice: inlined, not copied (DuckDB 1.4 copies a CTE read twice, every column of it, into memory).
-customers as not materialized (
+customers as {{ inlined() }} (
     select * from {{ ref('stg_raw__customers') }}
     {{ staged_since_last_build() }}
 ),
@@ -112,7 +112,16 @@ records as (
 {% if is_incremental() -%}
     touched_by_facts as (
         -- Known records with new facts and no new version: the same record, touched.
-        select known.* replace (greatest(known.staged_at, referenced_by_facts.staged_at) as staged_at)
+        select
+            known.record_key,
+            known.record_number,
+            known.source_system,
+            known.source_customer_id,
+            known.has_customer_record,
+            known.first_seen_at,
+            greatest(known.staged_at, referenced_by_facts.staged_at) as staged_at,
+            known.changed_at,
+            {{ build_started_at() }} as touched_at
         from referenced_by_facts
         inner join {{ this }} as known
             on {{ record_key('referenced_by_facts.source_system', 'referenced_by_facts.source_customer_id') }}
@@ -153,8 +162,6 @@ final as (
 
 select * from final
 {%- if is_incremental() %}
-    union all by name
-    select
-        * replace ({{ build_started_at() }} as touched_at)
-    from touched_by_facts
+    union all
+    select * from touched_by_facts
 {%- endif %}

@@ -80,7 +80,7 @@ households as (
 linked_by as (
     select
         customer_id,
-        string_agg(distinct key_kind, ', ' order by key_kind) as linked_by
+        {{ sorted_text('key_kind', "', '") }} as linked_by
     from links
     group by customer_id
 ),

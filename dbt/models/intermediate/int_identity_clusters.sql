@@ -31,13 +31,13 @@ with
     ),
 
     -- Read twice: inlined, not copied (DuckDB 1.4 copies a CTE read twice, every column of it, into memory).
-    records as not materialized (
+    records as {{ inlined() }} (
         select records.*
         from {{ ref('int_customer_records') }} as records
         semi join region on records.record_key = region.record_key
     ),
 {%- else -%}
-    records as not materialized (
+    records as {{ inlined() }} (
         select * from {{ ref('int_customer_records') }}
     ),
 {%- endif %}

@@ -14,7 +14,7 @@
 with
 
 -- Read twice: inlined, not copied (DuckDB 1.4 copies a CTE read twice, every column of it, into memory).
-identity_keys as not materialized (
+identity_keys as {{ inlined() }} (
     select * from {{ ref('int_identity_keys') }}
     where is_current
 ),
@@ -32,7 +32,7 @@ identity_keys as not materialized (
         semi join scope on identity_keys.record_key = scope.record_key
     ),
 
-    candidate_keys as not materialized (
+    candidate_keys as {{ inlined() }} (
         select identity_keys.*
         from identity_keys
         semi join scope_key_values
@@ -41,7 +41,7 @@ identity_keys as not materialized (
                 and identity_keys.key_value = scope_key_values.key_value
     ),
 {%- else -%}
-    candidate_keys as not materialized (
+    candidate_keys as {{ inlined() }} (
         select * from identity_keys
     ),
 {%- endif %}
@@ -60,7 +60,7 @@ blocked as (
     select * from {{ ref('int_identity_keys_blocked') }}
 ),
 
-usable_keys as not materialized (
+usable_keys as {{ inlined() }} (
     select candidate_keys.*
     from candidate_keys
     semi join usable_values
@@ -81,7 +81,7 @@ usable_keys as not materialized (
         semi join scope on usable_keys.record_key = scope.record_key
     ),
 {%- else -%}
-    pairing_keys as not materialized (
+    pairing_keys as {{ inlined() }} (
         select * from usable_keys
     ),
 {%- endif %}
@@ -168,19 +168,12 @@ final as (
     select
         record_key,
         linked_record_key,
-        list_filter(
-            [
-                {% for key_type in identity_key_types() + ['probabilistic'] -%}
-                    case when by_{{ key_type }} then '{{ key_type }}' end,
-                {% endfor -%}
-            ],
-            key_type -> key_type is not null
-        ) as key_types
+        {%- set key_type_cases = [] %}
+        {%- for key_type in identity_key_types() + ['probabilistic'] %}
+            {%- do key_type_cases.append("case when by_" ~ key_type ~ " then '" ~ key_type ~ "' end") %}
+        {%- endfor %}
+        filter({{ list_of(key_type_cases) }}, key_type -> key_type is not null) as key_types
     from linked_by
 )
 
-select * from final
-{%- if is_incremental() %}
-    union all by name
-    select record_key from scope
-{%- endif %}
+{{ final_with_scope_rows('record_key') }}

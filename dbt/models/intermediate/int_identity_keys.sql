@@ -3,7 +3,7 @@
         materialized='incremental',
         unique_key='record_key',
         incremental_strategy='delete+insert',
-        post_hook="delete from {{ this }} where not is_current and changed_at < {{ build_started_at() }}",
+        post_hook="{{ delete_where(this, 'not is_current and changed_at < ' ~ build_started_at()) }}",
     )
 }}
 -- depends_on: {{ ref('int_customer_records') }}  (read by the incremental build)
@@ -25,7 +25,7 @@ customers as (
 keys as (
     -- One pass over the records: each key column becomes a row named by its key type; a missing key (null)
     -- makes none.
-    unpivot (
+    {% call unpivoted(identity_key_types(), 'key_type', 'key_value') -%}
         select
             source_system,
             source_customer_id,
@@ -34,11 +34,9 @@ keys as (
             email_key as email,
             loyalty_key as loyalty,
             phone_key as phone,
-            case when len(name_tokens) >= 2 then postal_code_key || ' ' || name_tokens[-1] end as postal_code_surname
+            case when {{ list_size('name_tokens') }} >= 2 then postal_code_key || ' ' || {{ list_at('name_tokens', -1) }} end as postal_code_surname
         from customers
-    )
-    on {{ identity_key_types() | join(', ') }}
-    into name key_type value key_value
+    {%- endcall %}
 ),
 
 current_keys as (

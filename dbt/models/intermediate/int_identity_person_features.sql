@@ -13,22 +13,22 @@ final as (
     select
         {{ record_key('source_system', 'source_customer_id') }} as record_key,
         loaded_at,
-        name_tokens[1] as first_name,
-        case when len(name_tokens) >= 2 then name_tokens[-1] end as surname,
+        {{ list_at('name_tokens', 1) }} as first_name,
+        case when {{ list_size('name_tokens') }} >= 2 then {{ list_at('name_tokens', -1) }} end as surname,
         birth_date,
         postal_code_key as postal_code,
         lower(address_key) as address,
-        nullif(lower(strip_accents(city)), '') as city,
-        nullif(regexp_replace(coalesce(document_id, ''), '[^0-9]', '', 'g'), '') as document,
+        nullif(lower({{ strip_accents("city") }}), '') as city,
+        nullif({{ digits_of('document_id') }}, '') as document,
         case
-            when length(regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g')) >= 8
-                then right(regexp_replace(phone, '[^0-9]', '', 'g'), 8)
+            when length({{ digits_of('phone') }}) >= 8
+                then right({{ digits_of('phone') }}, 8)
         end as phone_tail,
         document_key,
         email_key,
         loyalty_key,
         phone_key,
-        case when len(name_tokens) >= 2 then postal_code_key || ' ' || name_tokens[-1] end as postal_code_surname
+        case when {{ list_size('name_tokens') }} >= 2 then postal_code_key || ' ' || {{ list_at('name_tokens', -1) }} end as postal_code_surname
     from customers
 )
 

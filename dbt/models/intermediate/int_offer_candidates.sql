@@ -58,7 +58,7 @@ features as (
 customer_features as (
     select
         *,
-        least(len(product_types_held), 5) as product_types_held_bin,
+        least({{ list_size('product_types_held') }}, 5) as product_types_held_bin,
         -- The customer's set of product types, numbered (int_offer_holdings: what each set may be offered).
         dense_rank() over (order by product_types_held) as holdings_id
     from features

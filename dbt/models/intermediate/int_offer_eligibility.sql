@@ -63,7 +63,7 @@ assessed as (
         customer_channels.best_contact_channel,
         contact_channels.cost_per_contact as contact_cost,
         last_contacts.last_contacted_at,
-        strftime(observation_window.as_of + interval 1 day, '%Y-%m') as offer_period
+        left(cast(observation_window.as_of + interval 1 day as string), 7) as offer_period
     from customers
     cross join observation_window
     left join open_complaints on customers.customer_id = open_complaints.customer_id
@@ -79,11 +79,11 @@ final as (
         case
             when open_complaints > 0 then 'open_complaint'
             when best_contact_channel is null then 'no_consented_channel'
-            when last_contacted_at::date > as_of - to_days({{ var('contact_cooldown_days') }})
+            when last_contacted_at::date > as_of - interval {{ var('contact_cooldown_days') }} day
                 then 'contact_cooldown'
             when is_below_zero and contact_cost > 0 then 'below_zero_paid_channel'
         end as barred_by,
-        (md5_number_upper(customer_id::varchar || ':' || offer_period) % 10000)
+        {{ md5_bucket("customer_id::string || ':' || offer_period", 10000) }}
         < round({{ var('offer_holdout_share') }} * 10000) as is_holdout
     from assessed
 )

@@ -16,33 +16,20 @@ terms as (
     select * from {{ ref('int_offer_terms') }}
 ),
 
-best_three as (
-    select
-        customer_id,
-        channel,
-        holdings_id,
-        arg_max(
-            {
-                'offer_product_type': offer_product_type,
-                'predicted_uplift': predicted_uplift,
-                'from_uplift_model': from_uplift_model,
-                'expected_incremental_profit': expected_incremental_profit
-            },
-            {'profit': expected_incremental_profit, 'alphabetical': -product_type_order},
-            3
-        ) as offers
-    from priced
-    group by customer_id, channel, holdings_id
-),
-
 ranked as (
     select
         customer_id,
         channel,
         holdings_id,
-        unnest(offers, recursive := true),
-        generate_subscripts(offers, 1) as offer_rank
-    from best_three
+        offer_product_type,
+        predicted_uplift,
+        from_uplift_model,
+        expected_incremental_profit,
+        row_number() over (
+            partition by customer_id, channel, holdings_id
+            order by expected_incremental_profit desc, product_type_order asc
+        ) as offer_rank
+    from priced
 ),
 
 uplift_model as (
@@ -72,6 +59,7 @@ final as (
             and ranked.offer_product_type = terms.offer_product_type
             and ranked.channel = terms.channel
     cross join uplift_model
+    where ranked.offer_rank <= 3
 )
 
 select * from final

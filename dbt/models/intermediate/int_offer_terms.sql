@@ -58,7 +58,7 @@ holdings as (
         holdings_sets.product_types_held,
         product_types.product_type as offer_product_type
     from holdings_sets
-    inner join product_types on not list_contains(holdings_sets.product_types_held, product_types.product_type)
+    inner join product_types on not array_contains(holdings_sets.product_types_held, product_types.product_type)
 ),
 
 affinity as (
@@ -69,12 +69,12 @@ up_sells as (
     select
         holdings.holdings_id,
         holdings.offer_product_type,
-        arg_max(upgrades.from_product_type, upgrades.from_average_list_price) as up_sell_from_product_type
+        max_by(upgrades.from_product_type, upgrades.from_average_list_price) as up_sell_from_product_type
     from holdings
     inner join upgrades
         on
             holdings.offer_product_type = upgrades.to_product_type
-            and list_contains(holdings.product_types_held, upgrades.from_product_type)
+            and array_contains(holdings.product_types_held, upgrades.from_product_type)
     group by all
 ),
 

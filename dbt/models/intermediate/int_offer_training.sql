@@ -69,7 +69,7 @@ sampled as (
     from usable_members
     cross join sampling
     where
-        hash(usable_members.campaign_id, usable_members.customer_id) % 1000000
+        {{ md5_bucket("usable_members.campaign_id || ':' || usable_members.customer_id", 1000000) }}
         < case when usable_members.is_control then sampling.control_sampled_share else sampling.sampled_share end * 1000000
 ),
 
@@ -79,10 +79,10 @@ features as (
 
 -- Materialized: else the optimiser joins the affinity table on the product type alone first (150 million rows
 -- at 50,000 people) and the features after.
-member_features as materialized (
+member_features as {{ materialized() }} (
     select
         sampled.*,
-        features.* exclude (moment_id)
+        {{ star_except('features', ['moment_id']) }}
     from sampled
     inner join features on sampled.moment_id = features.moment_id
 ),
@@ -112,8 +112,8 @@ final as (
         {% for feature in offer_customer_features() -%}
             member_features.{{ feature }},
         {% endfor -%}
-        least(len(member_features.product_types_held), 5) as product_types_held_bin,
-        list_contains(member_features.product_types_held, member_features.product_type)::int as holds_offer_type,
+        least({{ list_size('member_features.product_types_held') }}, 5) as product_types_held_bin,
+        array_contains(member_features.product_types_held, member_features.product_type)::int as holds_offer_type,
         affinity.affinity_bin,
         member_features.sampled_share,
         member_features.control_sampled_share

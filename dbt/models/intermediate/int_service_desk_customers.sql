@@ -22,7 +22,7 @@ final as (
     group by service_interactions.customer_id
     having
         max(service_interactions.occurred_at)::date
-        > any_value(observation_window.as_of) - to_days({{ var('service_desk_recent_days') }})
+        > any_value(observation_window.as_of) - interval {{ var('service_desk_recent_days') }} day
         or bool_or({{ is_open_complaint('service_interactions') }})
 )
 

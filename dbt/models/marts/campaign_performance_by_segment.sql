@@ -40,7 +40,7 @@ campaign_starts as (
     group by all
 ),
 
-base_sample_purchases as materialized (
+base_sample_purchases as {{ materialized() }} (
     -- The purchases of the base's sample, taken first (a range join of every purchase with every campaign
     -- start, before the sample's filter, is campaigns x purchases rows).
     select
@@ -53,7 +53,7 @@ base_sample_purchases as materialized (
     semi join (
         select customer_id
         from customers
-        where hash(customer_id) % greatest(1, (select count(*) from customers) // 20000) = 0
+        where {{ md5_bucket('cast(customer_id as string)', 'greatest(1, cast(floor((select count(*) from customers) / 20000) as bigint))') }} = 0
     ) as base_sample on purchases.customer_id = base_sample.customer_id
 ),
 
@@ -61,7 +61,7 @@ base_at_start as (
     select
         campaign_starts.source_system,
         campaign_starts.campaign_id,
-        campaign_starts.drawn_at::date - max(purchases.purchase_date) filter (where not purchases.is_return)
+        {{ days_between('max(purchases.purchase_date) filter (where not purchases.is_return)', 'campaign_starts.drawn_at::date') }}
             as recency_days,
         count(*) filter (where not purchases.is_return) as frequency,
         sum(purchases.amount) as monetary
@@ -75,9 +75,9 @@ quintiles as (
     select
         source_system,
         campaign_id,
-        quantile_cont(recency_days, [0.2, 0.4, 0.6, 0.8]) as recency,
-        quantile_cont(frequency, [0.2, 0.4, 0.6, 0.8]) as frequency,
-        quantile_cont(monetary, [0.2, 0.4, 0.6, 0.8]) as monetary
+        {{ quantiles('recency_days', [0.2, 0.4, 0.6, 0.8]) }} as recency,
+        {{ quantiles('frequency', [0.2, 0.4, 0.6, 0.8]) }} as frequency,
+        {{ quantiles('monetary', [0.2, 0.4, 0.6, 0.8]) }} as monetary
     from base_at_start
     group by all
 ),
@@ -86,9 +86,9 @@ scored as (
     select
         members.*,
         -- 5 best: the most recent, most frequent, highest spend fifth of the base.
-        1 + list_count(list_filter(quintiles.recency, cut -> members.recency_days_at_contact < cut)) as r_score,
-        1 + list_count(list_filter(quintiles.frequency, cut -> members.frequency_at_contact > cut)) as f_score,
-        1 + list_count(list_filter(quintiles.monetary, cut -> members.monetary_at_contact > cut)) as m_score
+        1 + {{ list_size("filter(quintiles.recency, cut -> members.recency_days_at_contact < cut)") }} as r_score,
+        1 + {{ list_size("filter(quintiles.frequency, cut -> members.frequency_at_contact > cut)") }} as f_score,
+        1 + {{ list_size("filter(quintiles.monetary, cut -> members.monetary_at_contact > cut)") }} as m_score
     from members
     inner join quintiles
         on
@@ -113,21 +113,37 @@ segmented as (
     ) = 1
 ),
 
+-- The latest snapshot at or before the contact (what DuckDB's ASOF join finds; Spark has none).
+tier_at_contact as (
+    select
+        members.source_system,
+        members.campaign_id,
+        members.customer_id,
+        max_by(value_history.value_tier, value_history.as_of) as value_tier
+    from members
+    inner join value_history
+        on
+            members.customer_id = value_history.customer_id
+            and members.contacted_at::date >= value_history.as_of
+    group by members.source_system, members.campaign_id, members.customer_id
+),
+
 members_at_contact as (
     select
         members.*,
         coalesce(segmented.rfm_segment, 'No purchase yet') as rfm_segment_at_contact,
-        coalesce(value_history.value_tier, 'unknown') as value_tier_at_contact
+        coalesce(tier_at_contact.value_tier, 'unknown') as value_tier_at_contact
     from members
     left join segmented
         on
             members.source_system = segmented.source_system
             and members.campaign_id = segmented.campaign_id
             and members.customer_id = segmented.customer_id
-    asof left join value_history
+    left join tier_at_contact
         on
-            members.customer_id = value_history.customer_id
-            and members.contacted_at::date >= value_history.as_of
+            members.source_system = tier_at_contact.source_system
+            and members.campaign_id = tier_at_contact.campaign_id
+            and members.customer_id = tier_at_contact.customer_id
 ),
 
 per_segment as (

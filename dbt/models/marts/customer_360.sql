@@ -8,12 +8,12 @@ customers as (
 ),
 
 -- Read through purchases_to_date, itself read three times: inlined, not copied.
-purchases as not materialized (
+purchases as {{ inlined() }} (
     select * from {{ ref('fct_purchases') }}
 ),
 
 -- Read twice: inlined, not copied (DuckDB 1.4 copies a CTE read twice, every column of it, into memory).
-service_interactions as not materialized (
+service_interactions as {{ inlined() }} (
     select * from {{ ref('fct_service_interactions') }}
 ),
 
@@ -69,8 +69,8 @@ campaign_summary as (
                 campaign_members.responded
                 and campaign_members.contacted_at::date > observation_window.as_of - interval 12 months
         ) as campaigns_responded_12_months,
-        arg_max(
-            {'source_system': campaign_members.source_system, 'campaign_id': campaign_members.campaign_id},
+        max_by(
+            {{ struct_of([('source_system', 'campaign_members.source_system'), ('campaign_id', 'campaign_members.campaign_id')]) }},
             campaign_members.contacted_at
         ) as last_campaign,
         max(campaign_members.contacted_at) as last_campaign_contacted_at
@@ -113,7 +113,7 @@ service_summary as (
 ),
 
 -- Read three times: inlined, not copied (DuckDB 1.4 copies a CTE read more than once, every column of it, into memory).
-purchases_to_date as not materialized (
+purchases_to_date as {{ inlined() }} (
     select purchases.*
     from purchases
     cross join observation_window
@@ -142,7 +142,7 @@ purchase_counts as (
 product_types_held as (
     select
         customer_id,
-        list(product_type order by product_type) as product_types_held
+        {{ sorted_list('product_type') }} as product_types_held
     from (
         select distinct
             customer_id,
@@ -173,7 +173,7 @@ consent_summary as (
         {% for channel in consent_channels -%}
             any_value(status) filter (where channel = '{{ channel }}') as consent_{{ channel }},
         {% endfor -%}
-        list(channel) filter (where status = 'opt_in') as consented_channels
+        {{ sorted_list('channel', condition="status = 'opt_in'") }} as consented_channels
     from consents
     group by customer_id
 ),
@@ -210,7 +210,7 @@ final as (
         coalesce(purchase_summary.spend_in_value_window, 0) as spend_in_value_window,
         purchase_summary.first_purchase_at,
         purchase_summary.last_purchase_at,
-        coalesce(purchase_summary.product_types_held, []) as product_types_held,
+        coalesce(purchase_summary.product_types_held, {{ list_of([]) }}) as product_types_held,
         purchase_summary.preferred_store_type,
         {% for channel in consent_channels -%}
             consent_summary.consent_{{ channel }},

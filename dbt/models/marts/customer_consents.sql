@@ -52,8 +52,4 @@ final as (
     ) = 1
 )
 
-select * from final
-{%- if is_incremental() %}
-    union all by name
-    select customer_id from scope
-{%- endif %}
+{{ final_with_scope_rows('customer_id') }}

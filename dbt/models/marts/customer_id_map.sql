@@ -10,7 +10,7 @@
 with
 
 -- Read twice: inlined, not copied (DuckDB 1.4 copies a CTE read twice, every column of it, into memory).
-clusters as not materialized (
+clusters as {{ inlined() }} (
     select * from {{ ref('int_identity_clusters') }}
     {%- if is_incremental() %}
         where changed_at = {{ build_started_at() }}

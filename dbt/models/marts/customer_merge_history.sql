@@ -34,7 +34,7 @@ linking_keys as (
     select
         merged_records.retired_customer_id,
         merged_records.kept_customer_id,
-        unnest(edges.key_types) as key_type
+        {{ unnested('edges.key_types') }} as key_type
     from merged_records
     inner join edges on merged_records.record_key = edges.record_key
     inner join current_assignments on edges.linked_record_key = current_assignments.record_key
@@ -45,21 +45,37 @@ linking_keys as (
     where current_assignments.customer_id = merged_records.kept_customer_id
 ),
 
+linked_key_lists as (
+    select
+        retired_customer_id,
+        kept_customer_id,
+        {{ sorted_list('key_type', distinct=true) }} as linked_by
+    from linking_keys
+    group by retired_customer_id, kept_customer_id
+),
+
+moves as (
+    select
+        kept_customer_id,
+        retired_customer_id,
+        min(assigned_at) as merged_at,
+        count(*) as records_moved
+    from merged_records
+    group by kept_customer_id, retired_customer_id
+),
+
 final as (
     select
-        merged_records.kept_customer_id,
-        merged_records.retired_customer_id,
-        min(merged_records.assigned_at) as merged_at,
-        count(*) as records_moved,
-        (
-            select list(distinct linking_keys.key_type order by linking_keys.key_type)
-            from linking_keys
-            where
-                linking_keys.retired_customer_id = merged_records.retired_customer_id
-                and linking_keys.kept_customer_id = merged_records.kept_customer_id
-        ) as linked_by
-    from merged_records
-    group by merged_records.kept_customer_id, merged_records.retired_customer_id
+        moves.kept_customer_id,
+        moves.retired_customer_id,
+        moves.merged_at,
+        moves.records_moved,
+        linked_key_lists.linked_by
+    from moves
+    left join linked_key_lists
+        on
+            moves.retired_customer_id = linked_key_lists.retired_customer_id
+            and moves.kept_customer_id = linked_key_lists.kept_customer_id
 )
 
 select * from final

@@ -24,7 +24,7 @@ assessed as (
         eligibility.*,
         customers.service_tier,
         customers.complaint_recovery_allowance,
-        best.* exclude (customer_id, channel),
+        {{ star_except('best', ['customer_id', 'channel']) }},
         coalesce(
             eligibility.barred_by,
             case
@@ -56,16 +56,16 @@ final as (
             when eligibility = 'eligible' then {{ offer_reason() }}
             when eligibility = 'open_complaint' then
                 'open complaint: service recovery first (allowance R$ '
-                || printf('%.2f', complaint_recovery_allowance) || ', ' || service_tier || ' tier)'
+                || {{ number_text('complaint_recovery_allowance', 2) }} || ', ' || service_tier || ' tier)'
             when eligibility = 'contact_cooldown' then
-                'contacted by a campaign on ' || strftime(last_contacted_at, '%Y-%m-%d')
+                'contacted by a campaign on ' || cast(cast(last_contacted_at as date) as string)
                 || '; no offer within {{ var("contact_cooldown_days") }} days of a contact'
             when eligibility = 'below_zero_paid_channel' then
                 'below-zero profit: offers only on channels that cost nothing (' || channel || ' costs R$ '
-                || printf('%.3f', contact_cost) || ')'
+                || {{ number_text('contact_cost', 3) }} || ')'
             when eligibility = 'no_profitable_offer' then
                 'no offer pays for its contact: the best, ' || offer_product_type || ', is expected to bring R$ '
-                || printf('%.2f', expected_incremental_profit) || ' after the contact''s cost'
+                || {{ number_text('expected_incremental_profit', 2) }} || {{ text_literal(" after the contact's cost") }}
             when eligibility = 'nothing_to_offer' then 'holds every product type we could offer'
             else 'no consented contact channel'
         end as reason,

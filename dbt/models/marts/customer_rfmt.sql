@@ -40,14 +40,14 @@ per_customer as (
 measured as (
     select
         per_customer.customer_id,
-        observation_window.as_of - per_customer.last_purchase_date as recency_days,
+        {{ days_between('per_customer.last_purchase_date', 'observation_window.as_of') }} as recency_days,
         per_customer.frequency,
         per_customer.monetary,
-        observation_window.as_of - per_customer.first_purchase_date as tenure_days,
+        {{ days_between('per_customer.first_purchase_date', 'observation_window.as_of') }} as tenure_days,
         case
             when per_customer.frequency > 1
                 then
-                    (per_customer.last_purchase_date - per_customer.first_purchase_date)
+                    {{ days_between('per_customer.first_purchase_date', 'per_customer.last_purchase_date') }}
                     / (per_customer.frequency - 1)
         end as avg_days_between_purchases,
         observation_window.as_of
@@ -90,7 +90,7 @@ final as (
         f_score,
         m_score,
         t_score,
-        r_score::varchar || f_score::varchar || m_score::varchar as rfm_cell,
+        r_score::string || f_score::string || m_score::string as rfm_cell,
         rfm_segment,
         as_of
     from segmented

@@ -63,16 +63,13 @@ first_events as (
 ),
 
 golden_values as (
-    pivot (
-        select
-            customer_id,
-            attribute,
-            candidate_value
-        from candidates
-        where survivor_rank = 1
-    )
-    on attribute in (full_name, email, phone, document_id, birth_date, city, state, postal_code, loyalty_id)
-    using any_value(candidate_value)
+    select
+        customer_id,
+        {%- for attribute in ['full_name', 'email', 'phone', 'document_id', 'birth_date', 'city', 'state', 'postal_code', 'loyalty_id'] %}
+            any_value(candidate_value) filter (where attribute = '{{ attribute }}') as {{ attribute }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from candidates
+    where survivor_rank = 1
     group by customer_id
 ),
 
@@ -80,7 +77,7 @@ customer_records as (
     select
         id_map.customer_id,
         -- Sorted after: an ordered aggregate (list(... order by ...)) buffers every row in memory.
-        list_sort(list_distinct(list(id_map.source_system))) as source_systems,
+        array_sort(array_distinct(array_agg(id_map.source_system))) as source_systems,
         count(*) as source_records,
         bool_or(id_map.has_customer_record) as has_customer_record,
         min(records.first_seen_at) as first_seen_at
@@ -119,8 +116,4 @@ final as (
     left join golden_values on customer_records.customer_id = golden_values.customer_id
 )
 
-select * from final
-{%- if is_incremental() %}
-    union all by name
-    select customer_id from scope
-{%- endif %}
+{{ final_with_scope_rows('customer_id') }}

@@ -32,9 +32,11 @@ spend as (
         coalesce(sum(household_purchases.amount) filter (
             where household_purchases.purchase_date > observation_window.as_of - interval 12 months
         ), 0)::decimal(18, 4) as revenue_12_months,
-        list(distinct household_purchases.product_type order by household_purchases.product_type) filter (
-            where not household_purchases.is_return and household_purchases.product_type is not null
-        ) as product_types_held,
+        {{ sorted_list(
+            'household_purchases.product_type',
+            distinct=true,
+            condition='not household_purchases.is_return and household_purchases.product_type is not null',
+        ) }} as product_types_held,
         max(household_purchases.purchased_at) filter (where not household_purchases.is_return) as last_purchase_at
     from household_purchases
     cross join observation_window
@@ -45,7 +47,7 @@ households as (
     select
         household_id,
         count(*) as members,
-        list(customer_id order by customer_id) as member_customer_ids,
+        {{ sorted_list('customer_id') }} as member_customer_ids,
         nullif(concat_ws(
             ', ',
             case when bool_or(contains(linked_by, 'address')) then 'address' end,
@@ -64,8 +66,8 @@ final as (
         coalesce(spend.orders, 0) as orders,
         coalesce(spend.lifetime_revenue, 0) as lifetime_revenue,
         coalesce(spend.revenue_12_months, 0) as revenue_12_months,
-        coalesce(spend.product_types_held, []) as product_types_held,
-        len(coalesce(spend.product_types_held, [])) as product_types_held_count,
+        coalesce(spend.product_types_held, {{ list_of([]) }}) as product_types_held,
+        {{ list_size('coalesce(spend.product_types_held, ' ~ list_of([]) ~ ')') }} as product_types_held_count,
         spend.last_purchase_at,
         observation_window.as_of
     from households

@@ -77,7 +77,7 @@ final as (
         cumulative.households,
         cumulative.buying_households,
         cumulative.revenue::decimal(18, 4) as revenue,
-        cumulative.revenue / cumulative.households as revenue_per_household,
+        (cumulative.revenue / cumulative.households)::double as revenue_per_household,
         cumulative.holdings / cumulative.households as product_types_per_household,
         observation_window.as_of
     from cumulative

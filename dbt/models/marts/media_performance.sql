@@ -32,7 +32,7 @@ per_media as (
         sum(contact_cost) as contact_cost,
         (sum(contacted) filter (where lift_abs is not null))::bigint as measured_contacted,
         sum(incremental_conversions) as incremental_conversions,
-        sqrt(sum(contacted ^ 2 * lift_variance) filter (where lift_abs is not null)) as incremental_conversions_se,
+        sqrt(sum(power(contacted, 2) * lift_variance) filter (where lift_abs is not null)) as incremental_conversions_se,
         sum(incremental_revenue) as incremental_revenue,
         sum(incremental_profit) as incremental_profit,
         sum(net_incremental_profit) as net_incremental_profit,

@@ -47,7 +47,7 @@ holdings as (
 holder_sets as (
     select
         level,
-        list(product_type order by product_type) as product_types
+        {{ sorted_list('product_type') }} as product_types
     from holdings
     group by level, holder_id
 ),
@@ -57,7 +57,7 @@ set_counts as (
         level,
         product_types,
         count(*) as holders,
-        row_number() over () as set_id
+        row_number() over (order by level, product_types) as set_id
     from holder_sets
     group by level, product_types
 ),
@@ -67,7 +67,7 @@ set_members as (
         level,
         set_id,
         holders,
-        unnest(product_types) as product_type
+        {{ unnested('product_types') }} as product_type
     from set_counts
 ),
 

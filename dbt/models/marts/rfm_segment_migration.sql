@@ -3,7 +3,7 @@
 with
 
 -- Read twice: inlined, not copied (DuckDB 1.4 copies a CTE read twice, every column of it, into memory).
-history as not materialized (
+history as {{ inlined() }} (
     select * from {{ ref('customer_rfmt_history') }}
 ),
 

@@ -41,7 +41,7 @@ assessed as (
         customers.complaint_recovery_allowance as recovery_allowance,
         next_best_offers.is_holdout,
         next_best_offers.valid_from,
-        ranking.* exclude (customer_id),
+        {{ star_except('ranking', ['customer_id']) }},
         case
             when customers.open_complaints > 0 then 'open_complaint'
             when next_best_offers.is_holdout then 'holdout'
@@ -71,7 +71,7 @@ final as (
         case
             when eligibility = 'eligible' then {{ offer_reason() }}
             when eligibility = 'open_complaint' then
-                'open complaint: recover it first (allowance R$ ' || printf('%.2f', recovery_allowance) || ')'
+                'open complaint: recover it first (allowance R$ ' || {{ number_text('recovery_allowance', 2) }} || ')'
             when eligibility = 'holdout' then 'held out of the offers this month, to measure them'
             when eligibility = 'no_profitable_offer' then 'no offer is expected to pay'
             else 'holds every product type we could offer'

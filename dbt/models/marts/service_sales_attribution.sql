@@ -46,12 +46,12 @@ around_contact as (
         count(*) filter (
             where
                 purchases.purchased_at < contacts.occurred_at
-                and purchases.purchased_at >= contacts.occurred_at - to_days({{ days }})
+                and purchases.purchased_at >= contacts.occurred_at - interval {{ days }} day
         ) as purchases_before,
         sum(purchases.amount) filter (
             where
                 purchases.purchased_at < contacts.occurred_at
-                and purchases.purchased_at >= contacts.occurred_at - to_days({{ days }})
+                and purchases.purchased_at >= contacts.occurred_at - interval {{ days }} day
         ) as revenue_before,
         count(distinct purchases.product_type) filter (
             where purchases.purchased_at > contacts.occurred_at and first_of_type.first_of_type_at > contacts.occurred_at
@@ -61,8 +61,8 @@ around_contact as (
     inner join purchases
         on
             contacts.customer_id = purchases.customer_id
-            and purchases.purchased_at >= contacts.occurred_at - to_days({{ days }})
-            and purchases.purchased_at <= contacts.occurred_at + to_days({{ days }})
+            and purchases.purchased_at >= contacts.occurred_at - interval {{ days }} day
+            and purchases.purchased_at <= contacts.occurred_at + interval {{ days }} day
             and purchases.purchase_date <= observation_window.as_of
     left join first_of_type
         on
@@ -90,7 +90,7 @@ final as (
         (coalesce(sum(around_contact.revenue_after), 0) - coalesce(sum(around_contact.revenue_before), 0))::decimal(18, 2)
             as revenue_change,
         coalesce(avg(coalesce(around_contact.new_product_types, 0)), 0) as new_product_types_per_contact,
-        bool_and(contacts.occurred_at + to_days({{ days }}) <= observation_window.as_of + interval 1 day)
+        bool_and(contacts.occurred_at + interval {{ days }} day <= observation_window.as_of + interval 1 day)
             as attribution_complete,
         {{ days }} as attribution_days,
         any_value(observation_window.as_of) as as_of

@@ -24,7 +24,7 @@ final as (
     from customers
     cross join contact_uplift
     where
-        rfm_segment in ('At Risk', 'Can''t Lose Them')
+        rfm_segment in ('At Risk', {{ text_literal("Can't Lose Them") }})
         and value_tier != 'below_zero'
         and phone is not null
 )

@@ -16,18 +16,13 @@ up_sell_offers as (
     {{ priced_offers(ref('int_offer_candidates'), "candidates.channel = 'email' and terms.up_sell_from_product_type is not null") }}
 ),
 
-best_up_sells as (
-    select
-        arg_max(
-            up_sell_offers,
-            {'profit': up_sell_offers.expected_incremental_profit, 'alphabetical': -up_sell_offers.product_type_order}
-        ) as up_sell
-    from up_sell_offers
-    group by up_sell_offers.customer_id
-),
-
 best_up_sell_rows as (
-    select unnest(up_sell) from best_up_sells
+    select *
+    from up_sell_offers
+    qualify row_number() over (
+        partition by customer_id
+        order by expected_incremental_profit desc, product_type_order asc
+    ) = 1
 ),
 
 up_sells as (

@@ -19,7 +19,7 @@ cleaned as (
     select
         _source_system as source_system,
         trim(source_customer_id) as source_customer_id,
-        nullif(regexp_replace(trim(full_name), '\s+', ' ', 'g'), '') as full_name,
+        nullif({{ regexp_replace_all("trim(full_name)", "'\s+'", "' '") }}, '') as full_name,
         nullif(trim(document_id), '') as document_id,
         nullif(lower(trim(email)), '') as email,
         nullif(trim(phone), '') as phone,
@@ -27,7 +27,7 @@ cleaned as (
         nullif(trim(city), '') as city,
         nullif(upper(trim(state)), '') as state,
         nullif(trim(postal_code), '') as postal_code,
-        nullif(regexp_replace(trim(address), '\s+', ' ', 'g'), '') as address,
+        nullif({{ regexp_replace_all("trim(address)", "'\s+'", "' '") }}, '') as address,
         nullif(trim(loyalty_id), '') as loyalty_id,
         created_at,
         updated_at,
@@ -55,7 +55,7 @@ normalised as (
         {{ email_address('email') }} as written_email_address,
         {{ phone_e164('phone', 'phone_digits') }} as phone_number,
         {{ document_issue('document_id', 'document_digits') }} as document_issue,
-        nullif(upper(regexp_replace(coalesce(loyalty_id, ''), '\s', '', 'g')), '') as loyalty_number,
+        nullif(upper({{ regexp_replace_all("coalesce(loyalty_id, '')", "'\s'", "''") }}), '') as loyalty_number,
         {{ name_tokens('full_name') }} as name_tokens,
         case when length(postal_code_digits) = 8 then postal_code_digits end as postal_code_key,
         {{ address_key('address') }} as address_key
