@@ -19,7 +19,7 @@ BENCH_SEED ?= 42
 # make test's pytest-xdist workers; a module's tests share one worker, so its fixtures are built once.
 TEST_WORKERS ?= 2
 
-.PHONY: install run dev portal test lint lint-sql sample bench bench-clv clean train-identity
+.PHONY: install run dev portal test test-spark lint lint-sql sample bench bench-clv clean train-identity
 
 ## install: create .venv and install the pinned dependencies of requirements.lock (idempotent)
 install: $(INSTALLED)
@@ -65,9 +65,20 @@ $(CHROMIUM):
 		|| ( $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
 		&& $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null )
 
-## test: the whole suite (real Dagster, dbt and DuckDB on generated data in temporary folders)
+## test: the whole suite (real Dagster, dbt and DuckDB on generated data in temporary folders), Spark's aside
 test: $(MANIFEST) $(FEBRL_WHEEL) $(CHROMIUM)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope -m "not spark"
+
+# Java for Spark (C360_ENGINE=spark): Debian's OpenJDK 17 when no java is installed.
+JAVA := $(shell command -v java 2>/dev/null || echo /usr/bin/java)
+$(JAVA):
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless > /dev/null \
+		|| ( $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+		&& $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless > /dev/null )
+
+## test-spark: every table built on Spark against DuckDB's, on the sample and 20,000 generated people (about 15 min)
+test-spark: $(MANIFEST) $(JAVA)
+	$(BIN)/python -m pytest -q -m spark
 
 ## lint: ruff and mypy for Python (CI runs it before the tests)
 lint: $(MANIFEST)

@@ -98,8 +98,17 @@ def success_lines(result: dg.ExecuteInProcessResult, settings: Settings, seconds
         )
     lines += erasure_lines(result)
     lines.append(f"  warehouse     {settings.warehouse} (every table: python -m dagster_project.summary)")
+    lines.append(engine_line(settings))
     lines.append("  full log      make dev -> Runs, or C360_LOG_LEVEL=debug make run")
     return lines
+
+
+def engine_line(settings: Settings) -> str:
+    """What ran the dbt models (C360_ENGINE)."""
+    if settings.engine == "duckdb":
+        return "  engine        duckdb (the dbt models ran in the warehouse file)"
+    where = settings.spark_remote or f"{settings.spark_master}, tables in {settings.spark_home}"
+    return f"  engine        spark ({where}); the warehouse file holds copies of what it built"
 
 
 def erasure_lines(result: dg.ExecuteInProcessResult) -> list[str]:

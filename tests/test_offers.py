@@ -61,7 +61,7 @@ def test_the_uplift_ranking_beats_random_on_later_campaigns_and_follows_the_true
     folder, connection = warehouse
     stored = _sql(connection, "select * from marts.offer_model_backtest order by top_share")
     status = _sql(connection, "select * from marts.offer_model_status").iloc[0]
-    training = _sql(connection, "select * from intermediate.int_offer_training")
+    training = offers.read_training(connection)
     result = offers.backtest(training)  # the same fit, made again to read its per-member ranking
     top_20 = stored.set_index("top_share").loc[0.2]
     # Measured: top 20 % convert because of the contact 3.2x as often as a random 20 %; Qini 0.0036;
@@ -83,7 +83,7 @@ def test_every_candidate_is_scored_by_the_model_as_it_predicts(warehouse):
     the same model, fitted again on the same rows and fed through offers.encode, gives the stored numbers, and
     no offer of a type and medium the model knows falls back to affinity."""
     _, connection = warehouse
-    model = offers.fit(_sql(connection, "select * from intermediate.int_offer_training"))
+    model = offers.fit(offers.read_training(connection))
     scores = _sql(connection, "select * from marts.offer_uplift_scores using sample 3000 rows (reservoir, 7)")
     predicted = model.predict(scores)
     assert scores["p_treated"].to_numpy() == pytest.approx(predicted["p_treated"].to_numpy(), abs=1e-12)

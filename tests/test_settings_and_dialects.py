@@ -32,6 +32,9 @@ def test_an_invalid_setting_names_its_variable():
         ("C360_CLV_MODEL", "bgbnd"),
         ("C360_AS_OF", "2025-02-30"),
         ("C360_PROMOTIONS_SKIP_OPEN_COMPLAINTS", "maybe"),
+        ("C360_ENGINE", "postgres"),
+        ("C360_SPARK_CONF", "ui.enabled=true"),
+        ("C360_SPARK_DRIVER_MEMORY", "lots"),
     ):
         with pytest.raises(SettingsError, match=f"{variable}='{text}' is not valid"):
             Settings.load(environ={variable: text})
@@ -40,6 +43,7 @@ def test_an_invalid_setting_names_its_variable():
 def test_dbt_gets_only_the_variables_it_reads(tmp_path):
     settings = Settings.load({"warehouse": str(tmp_path / "w.duckdb")}, environ={})
     assert settings.dbt_environment() == {
+        "C360_ENGINE": "duckdb",
         "C360_WAREHOUSE": str(tmp_path / "w.duckdb"),
         "C360_DUCKDB_MEMORY_LIMIT": "3GB",
     }

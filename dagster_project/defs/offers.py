@@ -210,7 +210,7 @@ def offer_model(
     frames = {name: pd.DataFrame() for name in TABLES}
     metadata: dict[str, dict[str, Any]] = {name: {} for name in TABLES}
     with warehouse.connect() as connection:
-        training = connection.execute("select * from intermediate.int_offer_training").df()
+        training = offers.read_training(connection)
         as_of = scalar(connection, "select max(as_of) from marts.observation_window")
         shares = training[["sampled_share", "control_sampled_share"]].head(1).to_dict("records")
         sampled_share, control_sampled_share = shares[0].values() if shares else (None, None)

@@ -24,7 +24,7 @@ from dagster_project.defs.resources import (
     environment,
     prepare_manifest_if_dev,
 )
-from dagster_project.lib import dbt_builds
+from dagster_project.lib import dbt_builds, spark
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import is_lock_error, scalar
 
@@ -58,6 +58,56 @@ RELATIONS = {
     for unique_id, node in MANIFEST["nodes"].items()
     if node["resource_type"] in ("model", "seed", "snapshot")
 }
+
+
+# dbt sources (the tables dbt reads that it does not build), and the models whose rows are never rebuilt
+# (full_refresh=false: the id ledger, the histories), by schema.name.
+SOURCES = {
+    unique_id: f"{source['schema']}.{source['identifier']}"
+    for unique_id, source in MANIFEST["sources"].items()
+}
+NEVER_REBUILT = [
+    f"{node['schema']}.{node['alias']}"
+    for node in MANIFEST["nodes"].values()
+    if node["resource_type"] == "model" and node["config"].get("full_refresh") is False
+]
+
+
+def step_relations(selector: str) -> list[str]:
+    """The models and seeds a selector of dbt/selectors.yml builds, by schema.name."""
+    selected = select_unique_ids("fqn:*", "", selector, dbt_project, MANIFEST)
+    return sorted(RELATIONS[unique_id].replace('"', "") for unique_id in selected if unique_id in RELATIONS)
+
+
+def step_sources(selector: str) -> list[str]:
+    """The dbt sources the models of a selector read, by schema.name."""
+    selected = select_unique_ids("fqn:*", "", selector, dbt_project, MANIFEST)
+    return sorted(
+        {
+            SOURCES[parent]
+            for unique_id in selected
+            for parent in MANIFEST["nodes"].get(unique_id, {}).get("depends_on", {}).get("nodes", [])
+            if parent in SOURCES
+        }
+    )
+
+
+def on_spark(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, config: Settings, selector: str
+) -> tuple[spark.Engine, bool]:
+    """Before a dbt step on Spark: the tables its models read copied into Spark's catalog, and the never-rebuilt
+    tables Spark lost (a new Spark folder, an erasure) restored from the warehouse. Returns the engine, and
+    whether the step must rebuild from scratch (Spark lacks some of its tables)."""
+    engine = spark.engine(config)
+    relations = step_relations(selector)
+    with warehouse.connect() as connection:
+        copied = spark.push(connection, engine, config.spark_home, step_sources(selector))
+        lost_history = spark.missing(engine, [name for name in NEVER_REBUILT if name in relations])
+        restored = spark.push(connection, engine, config.spark_home, lost_history)
+    context.log.info(
+        f"spark: {len(copied)} table(s) copied in, {len(restored)} never-rebuilt table(s) restored"
+    )
+    return engine, bool(spark.missing(engine, relations))
 
 
 def with_row_counts(connection: duckdb.DuckDBPyConnection, events: list[Any]) -> Iterator[Any]:
@@ -111,9 +161,14 @@ def _dbt_step(name: str, description: str, selector: str) -> dg.AssetsDefinition
         config = settings.get()
         arguments = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(config.dbt_vars())]
         code = dbt_code(config)
+        variables = config.dbt_environment()
+        spark_lacks_tables = False
+        if config.engine == "spark":
+            engine, spark_lacks_tables = on_spark(context, warehouse, config, selector)
+            variables |= engine.environment()
         # Like every step, wait out a transient lock held by another process before dbt opens the warehouse.
         with warehouse.connect() as connection:
-            full_refresh = dbt_builds.needs_full_refresh(connection, name, code)
+            full_refresh = dbt_builds.needs_full_refresh(connection, name, code) or spark_lacks_tables
             dbt_builds.start_build(
                 connection, name, code, full_refresh, context.run_id, datetime.now(UTC).replace(tzinfo=None)
             )
@@ -126,7 +181,7 @@ def _dbt_step(name: str, description: str, selector: str) -> dg.AssetsDefinition
         # pandas batches left in pyarrow's memory pool (kept for reuse; about half a GB after the gates).
         pyarrow.default_memory_pool().release_unused()
         dbt_builds.share_partial_parse(dbt_target_path(config, name))
-        with environment(config.dbt_environment()):
+        with environment(variables):
             invocation = dbt.cli(
                 arguments, context=context, target_path=dbt_target_path(config, name), raise_on_error=False
             )
@@ -139,6 +194,9 @@ def _dbt_step(name: str, description: str, selector: str) -> dg.AssetsDefinition
         if error is not None and is_lock_error(error):  # taken again between our wait and dbt's open
             raise dg.RetryRequested(max_retries=2, seconds_to_wait=30) from error
         with warehouse.connect() as connection:
+            if config.engine == "spark" and error is None:
+                # What the step built, into the warehouse file: the rest of the run reads it there.
+                spark.pull(connection, engine, spark.present(engine, step_relations(selector)))
             yield from with_row_counts(connection, events)
             if error is None:
                 dbt_builds.finish_build(connection, name, context.run_id)

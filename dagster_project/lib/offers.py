@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from dagster_project.lib.lazy import lazy_module
 
 if TYPE_CHECKING:
+    import duckdb
     import numpy as np
     import pandas as pd
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -91,6 +92,14 @@ class UpliftModel:
         treated = self.treated.predict_proba(features)[:, 1]
         control = self.control.predict_proba(features)[:, 1]
         return pd.DataFrame({"p_treated": treated, "p_control": control, "uplift": treated - control})
+
+
+def read_training(connection: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """intermediate.int_offer_training in a fixed order: the fits must not depend on the order the engine that
+    built it stored its rows in (DuckDB or Spark: docs/spark.md)."""
+    return connection.execute(
+        "select * from intermediate.int_offer_training order by source_system, campaign_id, customer_id"
+    ).df()
 
 
 def encode(frame: pd.DataFrame, categories: dict[str, list[str]]) -> np.ndarray:

@@ -67,6 +67,14 @@ def _memory_size(size: str) -> str:
 MemorySize = Annotated[Word, AfterValidator(_memory_size)]
 
 
+def _spark_conf(text: str) -> str:
+    for pair in text.split():
+        key, equals, value = pair.partition("=")
+        if not key.startswith("spark.") or not equals or not value:
+            raise ValueError(f"{pair!r} is not a spark.<key>=<value> pair")
+    return text
+
+
 class Settings(BaseSettings):
     """Every knob of customer360, each from ``C360_<NAME>`` (or an override), else its default. A value that
     cannot be used is an error naming its variable (SettingsError), never silently changed."""
@@ -217,6 +225,35 @@ class Settings(BaseSettings):
         description="Most memory DuckDB may take in each process of a run (ours and dbt's); past it, DuckDB "
         "spills to disk beside the warehouse. A size such as 2GB or 1536MiB.",
     )
+    engine: Annotated[Literal["duckdb", "spark"], BeforeValidator(_lower_word)] = Field(
+        "duckdb",
+        description="What runs the dbt models: duckdb (in the warehouse file) or spark (Apache Spark through "
+        "Spark Connect; docs/spark.md). Ingest, the Python steps, the gates, the exports and the serving file "
+        "work on the warehouse file either way.",
+    )
+    spark_remote: Annotated[str | None, BeforeValidator(_empty_is_none)] = Field(
+        None,
+        description="The Spark Connect address of a cluster (sc://host:15002/;token=...). Empty: the run starts "
+        "a Spark Connect server of its own on C360_SPARK_MASTER.",
+    )
+    spark_master: Word = Field(
+        "local[2]",
+        description="The master of the run's own Spark server: local[N] (N cores of this machine), or a "
+        "cluster's (spark://host:7077, yarn, k8s://...).",
+    )
+    spark_dir: Annotated[ResolvedPath | None, BeforeValidator(_empty_is_none)] = Field(
+        None,
+        description="Where the run's own Spark server keeps its tables and catalog (a Derby metastore). Empty: "
+        "beside the warehouse, <warehouse>_spark/.",
+    )
+    spark_driver_memory: MemorySize = Field(
+        "4GB", description="Memory of the run's own Spark server (its driver JVM), e.g. 4GB."
+    )
+    spark_conf: Annotated[Word, AfterValidator(_spark_conf)] = Field(
+        "",
+        description="More Spark configuration for the run's own server: key=value pairs separated by spaces "
+        "(spark.ui.enabled=true spark.executor.memory=8g).",
+    )
     max_quarantine_share: Share = Field(
         0.05,
         description="Largest share of a file's rows that may be quarantined before the file is rejected.",
@@ -302,7 +339,7 @@ class Settings(BaseSettings):
     def build_inputs(self) -> dict[str, object]:
         """What a dbt build's result depends on besides the code (lib/dbt_builds.fingerprint): the dbt vars, and
         the probabilistic identity pass's model and settings, whose links the identity graph reads."""
-        return {**self.dbt_vars(), "identity_links": self.identity_links_fingerprint()}
+        return {**self.dbt_vars(), "identity_links": self.identity_links_fingerprint(), "engine": self.engine}
 
     def identity_links_fingerprint(self) -> str:
         """The probabilistic pass's model file and settings, hashed: what its links depend on."""
@@ -314,12 +351,24 @@ class Settings(BaseSettings):
         return hashlib.sha256(model + options.encode()).hexdigest()[:16]
 
     def dbt_environment(self) -> dict[str, str]:
-        """The ``C360_*`` variables dbt reads (dbt/profiles.yml): the warehouse and DuckDB's memory limit; the
-        models' settings reach dbt as vars (dbt_vars)."""
+        """The ``C360_*`` variables dbt reads (dbt/profiles.yml): the engine (its target), the warehouse and
+        DuckDB's memory limit; the models' settings reach dbt as vars (dbt_vars). On Spark, the address of the
+        Spark Connect server is added by lib/spark.py, which starts or finds it."""
         return {
+            env_name("engine"): self.engine,
             env_name("warehouse"): str(self.warehouse),
             env_name("duckdb_memory_limit"): self.duckdb_memory_limit,
         }
+
+    @property
+    def spark_configuration(self) -> dict[str, str]:
+        """C360_SPARK_CONF as a mapping."""
+        return dict(pair.split("=", 1) for pair in self.spark_conf.split())
+
+    @property
+    def spark_home(self) -> Path:
+        """Where the run's own Spark server keeps its tables and catalog."""
+        return self.spark_dir or self.warehouse.with_name(self.warehouse.stem + "_spark")
 
 
 def env_name(name: str) -> str:

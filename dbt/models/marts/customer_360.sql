@@ -236,9 +236,10 @@ final as (
         campaigns.campaign_name as last_campaign_name,
         campaign_summary.last_campaign_contacted_at,
         service_tiers.service_tier,
+        -- In decimals: a double rounded to cents rounds its ties differently on each engine.
         least(
-            greatest(customer_value.revenue, 0) * service_tiers.recovery_share_of_revenue,
-            service_tiers.recovery_cap
+            greatest(customer_value.revenue, 0) * service_tiers.recovery_share_of_revenue::decimal(9, 6),
+            service_tiers.recovery_cap::decimal(18, 2)
         )::decimal(18, 2) as complaint_recovery_allowance,
         observation_window.as_of
     from customers
