@@ -26,7 +26,7 @@ from dagster_project.defs.resources import (
 )
 from dagster_project.lib import dbt_builds, spark
 from dagster_project.lib.settings import Settings
-from dagster_project.lib.warehouse import is_lock_error, scalar
+from dagster_project.lib.warehouse import has_table, is_lock_error, scalar
 
 prepare_manifest_if_dev()
 
@@ -115,7 +115,14 @@ def with_row_counts(connection: duckdb.DuckDBPyConnection, events: list[Any]) ->
     for event in events:
         unique_id = getattr(event, "metadata", {}).get("unique_id")
         relation = RELATIONS.get(getattr(unique_id, "value", unique_id))
-        if isinstance(event, dg.Output | dg.AssetMaterialization) and relation:
+        schema, _, name = (relation or "").replace('"', "").partition(".")
+        # On Spark a failed step pulls nothing: what its models built stays there, uncounted, and dbt's error
+        # is the one the run reports.
+        if (
+            isinstance(event, dg.Output | dg.AssetMaterialization)
+            and relation
+            and has_table(connection, schema, name)
+        ):
             rows = scalar(connection, f"select count(*) from {relation}")
             event = event.with_metadata({**event.metadata, "dagster/row_count": rows})
         yield event

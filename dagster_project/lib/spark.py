@@ -21,7 +21,6 @@ import secrets
 import shutil
 import socket
 import time
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,11 +84,10 @@ def engine(settings: Settings) -> Engine:
 
 
 def _pyspark() -> Any:
-    with warnings.catch_warnings():
-        # pyspark 4.3 warns that it does not yet fully support pandas 3; the frames here go through Arrow.
-        warnings.simplefilter("ignore", FutureWarning)
-        import pyspark.sql
-        import pyspark.sql.connect.session  # the Connect client, imported under the same filter
+    # Imported on first use (the DuckDB engine never loads it); its warning about pandas 3 is filtered in
+    # dagster_project/__init__.py.
+    import pyspark.sql
+
     return pyspark.sql
 
 
