@@ -26,7 +26,7 @@ from dagster_project.defs.resources import (
 )
 from dagster_project.lib import dbt_builds, spark
 from dagster_project.lib.settings import Settings
-from dagster_project.lib.warehouse import has_table, is_lock_error, scalar
+from dagster_project.lib.warehouse import is_lock_error, scalar
 
 prepare_manifest_if_dev()
 
@@ -110,18 +110,29 @@ def on_spark(
     return engine, bool(spark.missing(engine, relations))
 
 
+def holds(connection: duckdb.DuckDBPyConnection, relation: str) -> bool:
+    """Whether the warehouse holds `relation` ("schema"."name"), a table or a view."""
+    schema, _, name = relation.replace('"', "").partition(".")
+    return bool(
+        scalar(
+            connection,
+            "select count(*) from information_schema.tables where table_schema = $schema and table_name = $name",
+            {"schema": schema, "name": name},
+        )
+    )
+
+
 def with_row_counts(connection: duckdb.DuckDBPyConnection, events: list[Any]) -> Iterator[Any]:
     """The dbt step's events, each model's and seed's output with `dagster/row_count` added."""
     for event in events:
         unique_id = getattr(event, "metadata", {}).get("unique_id")
         relation = RELATIONS.get(getattr(unique_id, "value", unique_id))
-        schema, _, name = (relation or "").replace('"', "").partition(".")
         # On Spark a failed step pulls nothing: what its models built stays there, uncounted, and dbt's error
         # is the one the run reports.
         if (
             isinstance(event, dg.Output | dg.AssetMaterialization)
             and relation
-            and has_table(connection, schema, name)
+            and holds(connection, relation)
         ):
             rows = scalar(connection, f"select count(*) from {relation}")
             event = event.with_metadata({**event.metadata, "dagster/row_count": rows})
