@@ -177,11 +177,44 @@ def test_the_sample_builds_the_same_on_spark_and_a_lost_spark_folder_keeps_the_i
             assert [row[0] for row in snapshots.fetchall()] == ["2025-09-30", "2025-12-30"], history
 
 
+def add_identity_chain(raw: Path, records: int) -> list[str]:
+    """A person behind `records` CRM records, each linked only to the next, by e-mail and loyalty card in
+    turn (each record shares its e-mail with one neighbour and its card with the other; distinct names, no
+    birth date or address, so nothing else links them): one identity component whose diameter is `records`
+    - 1 links. Returns their source ids."""
+    generator = random.Random(5)
+    ids = [f"chain{number:04d}" for number in range(records)]
+    with (raw / "customers" / "crm" / "chain.csv").open("w") as chain:
+        chain.write('"source_customer_id","full_name","document_id","email","phone","birth_date","city","state",'
+                    '"postal_code","address","loyalty_id","created_at","updated_at"\n')  # fmt: skip
+        for number, source_id in enumerate(ids):
+            name = " ".join(
+                generator.choice("BCDFGKLMNPRSTVZ") + generator.choice("aeiou") * 2 + "x" for _ in "12"
+            )
+            email = f"chain.link{(number + 1) // 2}@example.org"
+            card = f"99{number // 2:06d}"
+            chain.write(
+                f'"{source_id}","{name}",,"{email}",,,,,,,"{card}",2024-01-02 10:00:00,2024-01-02 10:00:00\n'
+            )
+    return ids
+
+
 def test_a_generated_20000_person_dataset_builds_the_same_on_spark(tmp_path):
+    """With a chain of 120 records: 10 rounds of label propagation would not join it, nor a depth-limited
+    search; both engines must find one customer."""
     from dagster_project.synthetic import generate
 
     generate(20_000, seed=11, out=tmp_path / "generated")
-    assert_engines_agree(tmp_path / "generated" / "raw", tmp_path)
+    chain = add_identity_chain(tmp_path / "generated" / "raw", 120)
+    expected, actual, _ = assert_engines_agree(tmp_path / "generated" / "raw", tmp_path)
+    for serving in (expected, actual):
+        with duckdb.connect(str(serving), read_only=True) as connection:
+            customers = connection.execute(
+                "select count(*), count(distinct customer_id) from marts.customer_id_map "
+                "where source_system = 'crm' and source_customer_id in (select unnest($ids))",
+                {"ids": chain},
+            ).fetchone()
+        assert customers == (120, 1), serving
 
 
 def test_jaro_winkler_on_spark_equals_duckdbs(tmp_path):

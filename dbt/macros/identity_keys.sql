@@ -102,19 +102,26 @@
 
 {#- Two names that may be one person's: every word of the shorter (at least two words) is close to a word
     of the other (Jaro-Winkler >= 0.88), so a dropped middle name or a typo still matches, while two
-    people of one household (Maria Clara / Maria Eduarda Nogueira) do not. Equal names need no comparing of
-    words (most pairs: one person's records; the word-by-word check was a third of int_identity_edges). -#}
+    people of one household (Maria Clara / Maria Eduarda Nogueira) do not. Of two names of as many words,
+    every word of each is close to a word of the other: the test is symmetric, as the identity graph's links
+    must be (Ana Ana Souza is not compatible with Ana Paula Souza either way). Equal names need no comparing
+    of words (most pairs: one person's records; the word-by-word check was a third of int_identity_edges). -#}
 {% macro names_compatible(tokens, other_tokens) -%}
     (
         least({{ list_size(tokens) }}, {{ list_size(other_tokens) }}) >= 2
-        and ({{ tokens }} = {{ other_tokens }} or {{ list_all(
-            'case when ' ~ list_size(tokens) ~ ' <= ' ~ list_size(other_tokens) ~ ' then ' ~ tokens ~ ' else ' ~ other_tokens ~ ' end',
-            'word -> ' ~ list_any(
-                'case when ' ~ list_size(tokens) ~ ' <= ' ~ list_size(other_tokens) ~ ' then ' ~ other_tokens ~ ' else ' ~ tokens ~ ' end',
-                'other_word -> ' ~ jaro_winkler('word', 'other_word') ~ ' >= 0.88'
+        and (
+            {{ tokens }} = {{ other_tokens }}
+            or (
+                ({{ list_size(tokens) }} > {{ list_size(other_tokens) }} or {{ words_close_to_some_word(tokens, other_tokens) }})
+                and ({{ list_size(other_tokens) }} > {{ list_size(tokens) }} or {{ words_close_to_some_word(other_tokens, tokens) }})
             )
-        ) }})
+        )
     )
+{%- endmacro %}
+
+{#- Every word of `tokens` is close to some word of `other_tokens` (Jaro-Winkler >= 0.88). -#}
+{% macro words_close_to_some_word(tokens, other_tokens) -%}
+    {{ list_all(tokens, 'word -> ' ~ list_any(other_tokens, 'other_word -> ' ~ jaro_winkler('word', 'other_word') ~ ' >= 0.88')) }}
 {%- endmacro %}
 
 {#- The key of a source record across the identity models. -#}

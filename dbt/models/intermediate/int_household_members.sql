@@ -6,6 +6,8 @@
 -- second and the phone with a third). A key held by more than var('household_max_members') customers links
 -- nobody: a building without apartment numbers, a company switchboard or a placeholder is not a home.
 -- household_id is the smallest customer_id of the household (stable while its oldest member stays).
+{{ config(post_hook="{{ connected_components_cleanup() }}") }}
+{% set graph -%}
 with
 
 customers as (
@@ -71,10 +73,13 @@ links as (
             customer_keys.key_kind = linked.key_kind
             and customer_keys.key_value = linked.key_value
             and customer_keys.customer_id <> linked.customer_id
-),
+)
+{%- endset %}
+
+{{ graph }},
 
 households as (
-    {{ connected_components('customer_keys', 'customer_id', 'links', 'customer_id', 'linked_customer_id') }}
+    {{ connected_components(graph, 'customer_keys', 'customer_id', 'links', 'customer_id', 'linked_customer_id') }}
 ),
 
 linked_by as (

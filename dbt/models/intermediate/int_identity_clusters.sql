@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key='record_key',
         incremental_strategy='delete+insert',
+        post_hook="{{ connected_components_cleanup() }}",
     )
 }}
 -- depends_on: {{ ref('int_identity_keys') }}  (read by the incremental build)
@@ -11,6 +12,7 @@
 -- record key. Incremental: the components are recomputed over the region of the records whose links may
 -- have changed and every record of their previous clusters (a link that appeared or vanished has an end
 -- there, so no new component reaches outside it); the region's records are stamped (changed_at).
+{% set graph -%}
 with
 
 {% if is_incremental() -%}
@@ -57,10 +59,13 @@ numbered_edges as (
     from edges
     inner join records on edges.record_key = records.record_key
     inner join records as linked_records on edges.linked_record_key = linked_records.record_key
-),
+)
+{%- endset %}
+
+{{ graph }},
 
 components as (
-    {{ connected_components('records', 'record_number', 'numbered_edges', 'record_number', 'linked_record_number') }}
+    {{ connected_components(graph, 'records', 'record_number', 'numbered_edges', 'record_number', 'linked_record_number') }}
 ),
 
 members as (
