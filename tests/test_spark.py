@@ -217,7 +217,61 @@ def test_a_generated_20000_person_dataset_builds_the_same_on_spark(tmp_path):
         assert customers == (120, 1), serving
 
 
-def test_jaro_winkler_on_spark_equals_duckdbs(tmp_path):
+@pytest.fixture(scope="module")
+def local_spark(tmp_path_factory: pytest.TempPathFactory) -> spark.Engine:
+    """A Spark Connect server in the test's process (one per process: Spark allows one driver), standing for a
+    cluster's where a test needs one."""
+    folder = tmp_path_factory.mktemp("local_spark")
+    return spark.engine(Settings.load({"warehouse": str(folder / "w.duckdb")}, environ={}))
+
+
+def test_an_erasure_on_a_cluster_drops_the_projects_tables_there(local_spark, tmp_path):
+    """C360_SPARK_REMOTE: the run uses a cluster's Spark, whose tables this process cannot delete as files.
+    After an erasure the person is in none of the project's tables there - the never-rebuilt history would
+    otherwise be pulled back into the warehouse file and the serving file - and another table of the cluster's
+    catalog is untouched."""
+    from tests.test_erasure import the_person
+
+    session = local_spark.session
+    session.sql("create database if not exists marts")
+    session.sql("create table if not exists marts.someone_elses using parquet as select 1 as kept")
+    remote = f"{local_spark.remote}/;token={local_spark.token}"
+    raw, folder = tmp_path / "raw", tmp_path / "run"
+    shutil.copytree(REPOSITORY / "data" / "raw", raw)
+    run(raw, folder, "spark", spark_remote=remote)
+    assert not (folder / "spark" / "tables").exists()  # no server of its own
+    with duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True) as connection:
+        customer_id, email = the_person(connection)
+    tables = ["marts.customer_rfmt_history", "marts.customer_value_history", "marts.customer_360"]
+
+    def rows_of_the_person_on_the_cluster() -> dict[str, int]:
+        for table in tables:  # rewritten by the runs' sessions: this one's cached file listing is stale
+            session.catalog.refreshTable(table)
+        return {
+            table: session.sql(f"select count(*) from {table} where customer_id = {customer_id}").collect()[
+                0
+            ][0]
+            for table in tables
+        }
+
+    assert all(rows_of_the_person_on_the_cluster().values())
+    requests = raw / "erasure_requests" / "dpo"
+    requests.mkdir(parents=True)
+    (requests / "requests_2026-01-05.csv").write_text(
+        f"request_id,email,requested_at,legal_basis\nLGPD-0001,{email},2026-01-05 09:30:00,LGPD Art. 18 VI\n"
+    )
+    run(raw, folder, "spark", spark_remote=remote)
+    assert rows_of_the_person_on_the_cluster() == dict.fromkeys(tables, 0)
+    with duckdb.connect(str(folder / "serving.duckdb"), read_only=True) as connection:
+        for table in tables:
+            assert connection.execute(
+                f"select count(*) from {table} where customer_id = {customer_id}"
+            ).fetchone() == (0,)
+        assert connection.execute("select count(*) from marts.customer_360").fetchone()[0] > 1000
+    assert session.sql("select kept from marts.someone_elses").collect()[0][0] == 1
+
+
+def test_jaro_winkler_on_spark_equals_duckdbs(local_spark):
     """The inline Jaro-Winkler of dbt/macros/portable.sql (Spark has none) against DuckDB's function."""
     macro = (DBT_PROJECT_DIR / "macros" / "portable.sql").read_text()
     body = re.search(r"macro spark__jaro_winkler\(a, b\) -%}(.+?){%- endmacro", macro, re.S).group(1)
@@ -247,11 +301,11 @@ def test_jaro_winkler_on_spark_equals_duckdbs(tmp_path):
                 {"a": [a for a, _ in pairs], "b": [b for _, b in pairs]},
             ).fetchall()
         )
-    engine = spark.engine(Settings.load({"warehouse": str(tmp_path / "w.duckdb")}, environ={}))
-    frame = engine.session.createDataFrame(pairs, "a string, b string")
+    frame = local_spark.session.createDataFrame(pairs, "a string, b string")
     frame.createOrReplaceTempView("pairs")
     actual = {
-        (a, b): score for a, b, score in engine.session.sql(f"select a, b, {expression} from pairs").collect()
+        (a, b): score
+        for a, b, score in local_spark.session.sql(f"select a, b, {expression} from pairs").collect()
     }
     assert len(actual) == len(expected) > 1500
     assert all(actual[pair] == pytest.approx(score, abs=1e-12) for pair, score in expected.items())

@@ -10,6 +10,7 @@ import duckdb
 
 from dagster_project.defs.exports import SEGMENTS
 from dagster_project.defs.resources import WAREHOUSE_POOL, SettingsResource, WarehouseResource
+from dagster_project.defs.transform import PROJECT_RELATIONS
 from dagster_project.lib import erasure, gates, spark
 from dagster_project.lib.contracts import FAMILIES, Family
 from dagster_project.lib.delivery import recover
@@ -94,14 +95,10 @@ def ingest_asset(family: Family) -> dg.AssetsDefinition:
                 if config.engine == "spark" and any(
                     outcome.status == "erased" for outcome in erased.requests
                 ):
-                    # Spark's own tables hold the erased people's rows too: the next build starts anew.
-                    if spark.forget(config):
-                        context.log.warning(f"spark: {config.spark_home} deleted; the next build rebuilds it")
-                    else:
-                        context.log.error(
-                            "spark: the cluster's tables (C360_SPARK_REMOTE) still hold the erased people's "
-                            "rows: drop the schemas staging, intermediate, marts and segments there (docs/spark.md)"
-                        )
+                    # Spark's tables hold the erased people's rows too: the next build starts anew.
+                    context.log.warning(
+                        f"spark: {spark.forget(config, PROJECT_RELATIONS)}; the next build rebuilds"
+                    )
             if erased.requests or erased.swept:
                 context.log.warning(erased.summary())
                 applied["erasure"] = dg.MetadataValue.json(erased.as_report())

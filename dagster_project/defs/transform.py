@@ -2,6 +2,7 @@
 steps around the CLV asset."""
 
 import json
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
 from datetime import UTC, datetime
@@ -66,6 +67,10 @@ SOURCES = {
     unique_id: f"{source['schema']}.{source['identifier']}"
     for unique_id, source in MANIFEST["sources"].items()
 }
+# Every table of the project in Spark's catalog (schema.name): what an erasure drops on a cluster.
+PROJECT_RELATIONS = sorted(
+    {relation.replace('"', "") for relation in RELATIONS.values()} | set(SOURCES.values())
+)
 NEVER_REBUILT = [
     f"{node['schema']}.{node['alias']}"
     for node in MANIFEST["nodes"].values()
@@ -100,12 +105,14 @@ def on_spark(
     whether the step must rebuild from scratch (Spark lacks some of its tables)."""
     engine = spark.engine(config)
     relations = step_relations(selector)
+    started = time.perf_counter()
     with warehouse.connect() as connection:
         copied = spark.push(connection, engine, config.spark_home, step_sources(selector))
         lost_history = spark.missing(engine, [name for name in NEVER_REBUILT if name in relations])
         restored = spark.push(connection, engine, config.spark_home, lost_history)
     context.log.info(
-        f"spark: {len(copied)} table(s) copied in, {len(restored)} never-rebuilt table(s) restored"
+        f"spark: {len(copied)} table(s) copied in, {len(restored)} never-rebuilt table(s) restored "
+        f"({time.perf_counter() - started:.1f} s)"
     )
     return engine, bool(spark.missing(engine, relations))
 
@@ -214,7 +221,13 @@ def _dbt_step(name: str, description: str, selector: str) -> dg.AssetsDefinition
         with warehouse.connect() as connection:
             if config.engine == "spark" and error is None:
                 # What the step built, into the warehouse file: the rest of the run reads it there.
-                spark.pull(connection, engine, spark.present(engine, step_relations(selector)))
+                started = time.perf_counter()
+                built = spark.present(engine, step_relations(selector))
+                spark.pull(connection, engine, built)
+                context.log.info(
+                    f"spark: {len(built)} model(s) copied into the warehouse file "
+                    f"({time.perf_counter() - started:.1f} s)"
+                )
             yield from with_row_counts(connection, events)
             if error is None:
                 dbt_builds.finish_build(connection, name, context.run_id)

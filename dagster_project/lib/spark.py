@@ -215,7 +215,8 @@ def pull(connection: duckdb.DuckDBPyConnection, engine: Engine, relations: Itera
             files = _local_files(engine, qualified)
             if files:
                 source = f"read_parquet({[str(path) for path in files]})"
-            else:
+            else:  # another session (dbt's) rewrote it: its cached file listing may be stale
+                engine.session.catalog.refreshTable(qualified)
                 connection.register("pulled", engine.session.table(qualified).toArrow())
                 source = "pulled"
             connection.execute(f"create or replace table {schema}.{name} as select * from {source}")
@@ -244,14 +245,41 @@ def _local_files(engine: Engine, qualified: str) -> list[Path]:
     return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
 
 
-def forget(settings: Settings) -> bool:
-    """Delete the run's own Spark tables and catalog (after an erasure: they hold the erased person's rows).
-    The next Spark build starts anew from the warehouse file. False when Spark is a cluster's (its tables are
-    dropped by the next build's full refresh, docs/spark.md)."""
-    if settings.spark_remote:
-        return False
-    started = _engines.pop((settings.spark_remote, settings.spark_master, settings.spark_home), None)
-    if started is not None:
-        started.session.stop()
-    shutil.rmtree(settings.spark_home, ignore_errors=True)
-    return True
+def forget(settings: Settings, relations: Iterable[str]) -> str:
+    """Forget what Spark holds of the warehouse (after an erasure: its tables hold the erased people's rows,
+    and would be pulled back). The next Spark build copies its tables in again and rebuilds from scratch, the
+    never-rebuilt ones restored from the warehouse file. The run's own server: its folder (tables, catalog)
+    deleted. A cluster's (C360_SPARK_REMOTE): the project's tables there dropped - `relations` (schema.name:
+    the models, seeds and sources) and the working tables named after them (`<name>__...`); no other table of
+    the cluster is touched - and the Parquet copies pushed to it deleted. Returns what was done, for the log."""
+    if not settings.spark_remote:
+        started = _engines.pop((settings.spark_remote, settings.spark_master, settings.spark_home), None)
+        if started is not None:
+            started.session.stop()
+        shutil.rmtree(settings.spark_home, ignore_errors=True)
+        return f"{settings.spark_home} deleted"
+    dropped = drop_tables(engine(settings), relations)
+    shutil.rmtree(settings.spark_home / LAKE, ignore_errors=True)  # the copies pushed from the warehouse
+    return f"{len(dropped)} table(s) of this project dropped on the cluster (C360_SPARK_REMOTE)"
+
+
+def drop_tables(engine: Engine, relations: Iterable[str]) -> list[str]:
+    """Drop `relations` (schema.name) and the tables named after them (`<name>__...`: the incremental
+    strategies' and the connected components' working tables) from Spark's catalog; returns those dropped."""
+    owned: dict[str, set[str]] = {}
+    for relation in relations:
+        schema, _, name = relation.partition(".")
+        owned.setdefault(schema, set()).add(name.lower())
+    catalog, dropped = engine.session.catalog, []
+    for schema, names in sorted(owned.items()):
+        if not catalog.databaseExists(schema):
+            continue
+        for table in catalog.listTables(schema):
+            if table.isTemporary or not (
+                table.name in names or any(table.name.startswith(f"{name}__") for name in names)
+            ):
+                continue
+            kind = "view" if table.tableType == "VIEW" else "table"
+            engine.session.sql(f"drop {kind} if exists {schema}.{table.name}")
+            dropped.append(f"{schema}.{table.name}")
+    return dropped
