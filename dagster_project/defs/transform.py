@@ -27,7 +27,7 @@ from dagster_project.defs.resources import (
 )
 from dagster_project.lib import dbt_builds, spark
 from dagster_project.lib.settings import Settings
-from dagster_project.lib.warehouse import is_lock_error, scalar
+from dagster_project.lib.warehouse import has_table, has_view, is_lock_error, scalar
 
 prepare_manifest_if_dev()
 
@@ -120,13 +120,7 @@ def on_spark(
 def holds(connection: duckdb.DuckDBPyConnection, relation: str) -> bool:
     """Whether the warehouse holds `relation` ("schema"."name"), a table or a view."""
     schema, _, name = relation.replace('"', "").partition(".")
-    return bool(
-        scalar(
-            connection,
-            "select count(*) from information_schema.tables where table_schema = $schema and table_name = $name",
-            {"schema": schema, "name": name},
-        )
-    )
+    return has_table(connection, schema, name) or has_view(connection, schema, name)
 
 
 def with_row_counts(connection: duckdb.DuckDBPyConnection, events: list[Any]) -> Iterator[Any]:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from dagster_project.lib.settings import Settings
-from dagster_project.lib.warehouse import has_table, scalar, transaction
+from dagster_project.lib.warehouse import has_table, has_view, transaction
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -210,7 +210,7 @@ def pull(connection: duckdb.DuckDBPyConnection, engine: Engine, relations: Itera
         for qualified in relations:
             schema, name = qualified.split(".")
             connection.execute(f"create schema if not exists {schema}")
-            if _is_view(connection, schema, name):  # a view on DuckDB (the segments): a table from now on
+            if has_view(connection, schema, name):  # a view on DuckDB (the segments): a table from now on
                 connection.execute(f"drop view {schema}.{name}")
             files = _local_files(engine, qualified)
             if files:
@@ -222,17 +222,6 @@ def pull(connection: duckdb.DuckDBPyConnection, engine: Engine, relations: Itera
             connection.execute(f"create or replace table {schema}.{name} as select * from {source}")
             if not files:
                 connection.unregister("pulled")
-
-
-def _is_view(connection: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    return bool(
-        scalar(
-            connection,
-            "select count(*) from duckdb_views() where schema_name = $schema and view_name = $name "
-            "and database_name = current_database()",
-            {"schema": schema, "name": name},
-        )
-    )
 
 
 def _local_files(engine: Engine, qualified: str) -> list[Path]:

@@ -125,6 +125,18 @@ def has_table(
     )
 
 
+def has_view(connection: duckdb.DuckDBPyConnection, schema: str, view: str) -> bool:
+    """Whether `schema`.`view` is a view of the connection's database."""
+    return bool(
+        scalar(
+            connection,
+            "select count(*) from duckdb_views() where schema_name = $schema and view_name = $view "
+            "and database_name = current_database()",
+            {"schema": schema, "view": view},
+        )
+    )
+
+
 def table_row_counts(connection: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, int]]:
     """(schema, name, 'table' or 'view', rows) for every relation in the warehouse's schemas, in order."""
     relations = connection.execute(
