@@ -34,6 +34,9 @@ VOLATILE = {
 COMPARED_APART = {"parameters"}
 FLOAT_TYPES = ("DOUBLE", "FLOAT", "REAL")
 RELATIVE_TOLERANCE = 1e-9
+# A decimal column may differ by one unit of its last place: a double the engines computed 1e-10 apart (sums
+# added in another order), cast to decimals, rounds a tie either way (at 1,000,000 customers: 12 CLVs).
+DECIMAL_SCALE = re.compile(r"DECIMAL\(\d+,(\d+)\)")
 
 
 def run(raw: Path, folder: Path, engine: str, **settings: str) -> str:
@@ -93,8 +96,8 @@ def differences(expected: Path, actual: Path) -> list[str]:
                 continue
             types = columns[0]
             compared = [column for column in types if column not in VOLATILE | COMPARED_APART]
-            exact = [column for column in compared if types[column] not in FLOAT_TYPES]
-            floats = [column for column in compared if types[column] in FLOAT_TYPES]
+            floats = [column for column in compared if types[column] in FLOAT_TYPES or _scale(types[column])]
+            exact = [column for column in compared if column not in floats]
             listed = ", ".join(f'"{column}"' for column in exact) or "1"
             for left, right in (("expected", "actual"), ("actual", "expected")):
                 extra = connection.execute(
@@ -104,23 +107,37 @@ def differences(expected: Path, actual: Path) -> list[str]:
                 if extra:
                     problems.append(f"{schema}.{name}: {extra} row(s) of {left} not in {right}")
             if floats and not problems:
-                problems += _float_differences(connection, schema, name, exact, floats)
+                problems += _float_differences(connection, schema, name, exact, {c: types[c] for c in floats})
     return problems
 
 
+def _scale(data_type: str) -> int | None:
+    """The decimal places of a DECIMAL type, None for another type."""
+    match = DECIMAL_SCALE.fullmatch(data_type)
+    return int(match.group(1)) if match else None
+
+
 def _float_differences(
-    connection: duckdb.DuckDBPyConnection, schema: str, name: str, exact: list[str], floats: list[str]
+    connection: duckdb.DuckDBPyConnection, schema: str, name: str, exact: list[str], floats: dict[str, str]
 ) -> list[str]:
-    """Rows paired by their exact columns, then their floats rounded; each float within RELATIVE_TOLERANCE of
-    the larger of the two, or of 1 for values below 1 (near zero a value is the difference of larger numbers:
-    an expected profit of 0.01 from an uplift times a margin less a contact's cost)."""
+    """Rows paired by their exact columns, then their floats and decimals rounded; each float within
+    RELATIVE_TOLERANCE of the larger of the two, or of 1 for values below 1 (near zero a value is the difference
+    of larger numbers: an expected profit of 0.01 from an uplift times a margin less a contact's cost); each
+    decimal within one unit of its last place."""
     order = ", ".join([f'"{column}"' for column in exact] + [f'round("{column}", 6)' for column in floats])
     numbered = "select *, row_number() over (order by {order}) as pair from {catalog}.{schema}.{name}"
+
+    def difference(column: str, data_type: str) -> str:
+        scale = _scale(data_type)
+        if scale is not None:  # in units of the last place
+            return f'max(abs(l."{column}" - r."{column}") * {10**scale})'
+        return f'max(abs(l."{column}" - r."{column}") / greatest(abs(l."{column}"), abs(r."{column}"), 1.0))'
+
     worst = ", ".join(
-        f'max(abs(l."{column}" - r."{column}") / greatest(abs(l."{column}"), abs(r."{column}"), 1.0)), '
+        f"{difference(column, data_type)}, "
         f'count(*) filter (where (l."{column}" is null) != (r."{column}" is null) '
-        f'or isnan(l."{column}") != isnan(r."{column}"))'
-        for column in floats
+        f'or isnan(l."{column}"::double) != isnan(r."{column}"::double))'
+        for column, data_type in floats.items()
     )
     row = connection.execute(
         f"with l as ({numbered.format(order=order, catalog='expected', schema=schema, name=name)}), "
@@ -128,12 +145,15 @@ def _float_differences(
         f"select {worst} from l inner join r using (pair)"
     ).fetchone()
     problems = []
-    for index, column in enumerate(floats):
-        relative, nulls = row[2 * index], row[2 * index + 1]
+    for index, (column, data_type) in enumerate(floats.items()):
+        worst_difference, nulls = row[2 * index], row[2 * index + 1]
+        tolerance = 1 if _scale(data_type) is not None else RELATIVE_TOLERANCE
         if nulls:
             problems.append(f"{schema}.{name}.{column}: null or NaN in one file only ({nulls} rows)")
-        elif relative is not None and relative > RELATIVE_TOLERANCE:
-            problems.append(f"{schema}.{name}.{column}: relative difference {relative:.3g}")
+        elif worst_difference is not None and worst_difference > tolerance:
+            problems.append(
+                f"{schema}.{name}.{column}: difference {worst_difference:.3g} (tolerance {tolerance})"
+            )
     return problems
 
 
