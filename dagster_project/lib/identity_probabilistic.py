@@ -219,7 +219,7 @@ KEYS_LINKING_ALONE = EXACT_KEYS[:3]
 NOT_JOINED_BY_A_KEY = " and ".join(f"not coalesce(l.{key} = r.{key}, false)" for key in KEYS_LINKING_ALONE)
 DECISIONS = ("link", "review", "household", "namesake", "capped", "conflicting_document")
 # Two people of one household share surname, address, CEP, city and often the phone: evidence a Fellegi-Sunter
-# model counts as independent, so their pairs score high. As in the exact pass (names_compatible), a pair links
+# model counts as independent, so their pairs score high. As in the exact pass (compatible names), a pair links
 # only if the first names are close (Jaro-Winkler >= 0.88: levels exact, >= 0.92, >= 0.88; or one is missing)
 # and the birth dates do not disagree beyond the comparison's levels (equal, day and month swapped, one typo,
 # within a year, or missing).

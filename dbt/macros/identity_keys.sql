@@ -10,10 +10,12 @@
     (length({{ text }}) > 0 and length(replace({{ text }}, left({{ text }}, 1), '')) = 0)
 {%- endmacro %}
 
-{#- Weighted digit sum: digits[1..n] * weights[1..n]. -#}
+{#- Weighted digit sum: digits[1..n] * weights[1..n], written out term by term (a plain expression, which Spark
+    compiles; a lambda over the positions it would interpret, row by row). -#}
 {% macro weighted_digit_sum(digits, weights) -%}
-    {%- set term = 'position -> cast(substr(' ~ digits ~ ', position, 1) as integer) * ' ~ list_at(list_of(weights), 'position') -%}
-    {{ list_total(list_map(integers(1, weights | length), term)) }}
+    ({% for weight in weights -%}
+        {{ ' + ' if not loop.first }}cast(substr({{ digits }}, {{ loop.index }}, 1) as integer) * {{ weight }}
+    {%- endfor %})
 {%- endmacro %}
 
 {#- CPF check digits: both must match (mod 11, weights 10..2 then 11..2). -#}
@@ -98,30 +100,6 @@
         split(lower({{ strip_accents(spaced) }}), ' '),
         word -> word not in ('', 'da', 'de', 'do', 'das', 'dos', 'e')
     )
-{%- endmacro %}
-
-{#- Two names that may be one person's: every word of the shorter (at least two words) is close to a word
-    of the other (Jaro-Winkler >= 0.88), so a dropped middle name or a typo still matches, while two
-    people of one household (Maria Clara / Maria Eduarda Nogueira) do not. Of two names of as many words,
-    every word of each is close to a word of the other: the test is symmetric, as the identity graph's links
-    must be (Ana Ana Souza is not compatible with Ana Paula Souza either way). Equal names need no comparing
-    of words (most pairs: one person's records; the word-by-word check was a third of int_identity_edges). -#}
-{% macro names_compatible(tokens, other_tokens) -%}
-    (
-        least({{ list_size(tokens) }}, {{ list_size(other_tokens) }}) >= 2
-        and (
-            {{ tokens }} = {{ other_tokens }}
-            or (
-                ({{ list_size(tokens) }} > {{ list_size(other_tokens) }} or {{ words_close_to_some_word(tokens, other_tokens) }})
-                and ({{ list_size(other_tokens) }} > {{ list_size(tokens) }} or {{ words_close_to_some_word(other_tokens, tokens) }})
-            )
-        )
-    )
-{%- endmacro %}
-
-{#- Every word of `tokens` is close to some word of `other_tokens` (Jaro-Winkler >= 0.88). -#}
-{% macro words_close_to_some_word(tokens, other_tokens) -%}
-    {{ list_all(tokens, 'word -> ' ~ list_any(other_tokens, 'other_word -> ' ~ jaro_winkler('word', 'other_word') ~ ' >= 0.88')) }}
 {%- endmacro %}
 
 {#- The key of a source record across the identity models. -#}

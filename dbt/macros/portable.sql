@@ -55,7 +55,8 @@
     regexp_like({{ text }}, {{ pattern }})
 {%- endmacro %}
 
-{#- Lists. A lambda is written `x -> expression`, which both engines read. -#}
+{#- Lists. A lambda is written `x -> expression`, which both engines read (Spark interprets it row by row: keep
+    lambdas off the large tables). -#}
 
 {#- The number of elements of a list. -#}
 {% macro list_size(list) -%}
@@ -68,57 +69,6 @@
 
 {% macro spark__list_size(list) -%}
     cast(size({{ list }}) as bigint)
-{%- endmacro %}
-
-{#- The list of `lambda` applied to each element. -#}
-{% macro list_map(list, lambda) -%}
-    {{ return(adapter.dispatch('list_map')(list, lambda)) }}
-{%- endmacro %}
-
-{% macro duckdb__list_map(list, lambda) -%}
-    list_transform({{ list }}, {{ lambda }})
-{%- endmacro %}
-
-{% macro spark__list_map(list, lambda) -%}
-    transform({{ list }}, {{ lambda }})
-{%- endmacro %}
-
-{#- The sum of a list of numbers. -#}
-{% macro list_total(list) -%}
-    {{ return(adapter.dispatch('list_total')(list)) }}
-{%- endmacro %}
-
-{% macro duckdb__list_total(list) -%}
-    list_sum({{ list }})
-{%- endmacro %}
-
-{% macro spark__list_total(list) -%}
-    aggregate({{ list }}, 0, (total, element) -> total + element)
-{%- endmacro %}
-
-{#- True when `lambda` holds for every element / for at least one. -#}
-{% macro list_all(list, lambda) -%}
-    {{ return(adapter.dispatch('list_all')(list, lambda)) }}
-{%- endmacro %}
-
-{% macro duckdb__list_all(list, lambda) -%}
-    list_bool_and(list_transform({{ list }}, {{ lambda }}))
-{%- endmacro %}
-
-{% macro spark__list_all(list, lambda) -%}
-    forall({{ list }}, {{ lambda }})
-{%- endmacro %}
-
-{% macro list_any(list, lambda) -%}
-    {{ return(adapter.dispatch('list_any')(list, lambda)) }}
-{%- endmacro %}
-
-{% macro duckdb__list_any(list, lambda) -%}
-    list_bool_or(list_transform({{ list }}, {{ lambda }}))
-{%- endmacro %}
-
-{% macro spark__list_any(list, lambda) -%}
-    exists({{ list }}, {{ lambda }})
 {%- endmacro %}
 
 {#- The element at a 1-based position (negative: from the end); null past the end. -#}
@@ -147,19 +97,6 @@
     array({{ elements | join(', ') }})
 {%- endmacro %}
 
-{#- The integers from `first` to `last`, both included. -#}
-{% macro integers(first, last) -%}
-    {{ return(adapter.dispatch('integers')(first, last)) }}
-{%- endmacro %}
-
-{% macro duckdb__integers(first, last) -%}
-    range({{ first }}, {{ last }} + 1)
-{%- endmacro %}
-
-{% macro spark__integers(first, last) -%}
-    sequence({{ first }}, {{ last }})
-{%- endmacro %}
-
 {#- One row per element of a list (in a select list). -#}
 {% macro unnested(list) -%}
     {{ return(adapter.dispatch('unnested')(list)) }}
@@ -171,6 +108,19 @@
 
 {% macro spark__unnested(list) -%}
     explode({{ list }})
+{%- endmacro %}
+
+{#- The elements of a list of texts joined by `separator` (a SQL text literal). -#}
+{% macro list_text(list, separator) -%}
+    {{ return(adapter.dispatch('list_text')(list, separator)) }}
+{%- endmacro %}
+
+{% macro duckdb__list_text(list, separator) -%}
+    array_to_string({{ list }}, {{ separator }})
+{%- endmacro %}
+
+{% macro spark__list_text(list, separator) -%}
+    array_join({{ list }}, {{ separator }})
 {%- endmacro %}
 
 {#- Aggregate: the values of `expression` in a sorted list (`distinct`: each once; `condition`: of the rows where
@@ -298,8 +248,8 @@
     jaro_winkler_similarity({{ text }}, {{ other }})
 {%- endmacro %}
 
-{#- Spark has no Jaro-Winkler, and its SQL functions cannot be called in a lambda (names_compatible calls this in
-    one): the algorithm inline, a value bound to a name by transform(array(value), name -> ...)[0]. The
+{#- Spark has no Jaro-Winkler: the algorithm inline (interpreted by Spark, so the identity graph compares each
+    distinct pair of words once), a value bound to a name by transform(array(value), name -> ...)[0]. The
     characters of `a` matched in order (each to the first unmatched equal character of `b` within the window),
     then the matched characters of `b` in order; Jaro from the matches and half the positions where the two
     orders differ, rounded down; Winkler's bonus (0.1 per common leading character, at most 4) when Jaro exceeds 0.7, as
