@@ -96,18 +96,24 @@ def differences(expected: Path, actual: Path) -> list[str]:
                 continue
             types = columns[0]
             compared = [column for column in types if column not in VOLATILE | COMPARED_APART]
-            floats = [column for column in compared if types[column] in FLOAT_TYPES or _scale(types[column])]
-            exact = [column for column in compared if column not in floats]
+            approximate = {
+                column: types[column]
+                for column in compared
+                if types[column] in FLOAT_TYPES or _scale(types[column]) is not None
+            }
+            exact = [column for column in compared if column not in approximate]
             listed = ", ".join(f'"{column}"' for column in exact) or "1"
+            table_problems = []
             for left, right in (("expected", "actual"), ("actual", "expected")):
                 extra = connection.execute(
                     f"select count(*) from (select {listed} from {left}.{schema}.{name} "
                     f"except all select {listed} from {right}.{schema}.{name})"
                 ).fetchone()[0]
                 if extra:
-                    problems.append(f"{schema}.{name}: {extra} row(s) of {left} not in {right}")
-            if floats and not problems:
-                problems += _float_differences(connection, schema, name, exact, {c: types[c] for c in floats})
+                    table_problems.append(f"{schema}.{name}: {extra} row(s) of {left} not in {right}")
+            if approximate and not table_problems:  # rows pair up only when the exact columns agree
+                table_problems += _float_differences(connection, schema, name, exact, approximate)
+            problems += table_problems
     return problems
 
 
